@@ -1,0 +1,42 @@
+# taskstream: `make run` starts the demo, `make test` runs the suite. Both set up .venv first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PYTHONPATH := $(CURDIR):$(CURDIR)/src
+
+# The production-shaped backends every machine here runs.
+SERVICES_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+	REDIS_URL=redis://127.0.0.1:6379/0 \
+	CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
+
+.PHONY: run test test-services lint bench-hub bench-jobs venv clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m example.devstack
+
+# The whole suite against the embedded default: SQLite + an embedded Redis.
+test: $(STAMP)
+	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(BIN)/python -m pytest $(ARGS)
+
+# The same suite against PostgreSQL, Redis and RabbitMQ (the broker).
+test-services: $(STAMP)
+	env $(SERVICES_ENV) $(BIN)/python -m pytest $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests example bench
+	$(BIN)/mypy
+
+bench-hub: $(STAMP)
+	$(BIN)/python -m bench.hub
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache

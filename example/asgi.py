@@ -1,0 +1,22 @@
+"""ASGI entry point: Django for HTTP, the taskstream hub at /ws/."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example.settings")
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+from django.urls import path  # noqa: E402
+
+django_app = get_asgi_application()
+
+from taskstream.hub.endpoint import HubEndpoint  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        # The demo serves its own static files; production puts a CDN or whitenoise here.
+        "http": ASGIStaticFilesHandler(django_app),
+        "websocket": URLRouter([path("ws/", HubEndpoint())]),
+    }
+)

@@ -1,0 +1,86 @@
+"""The HTTP API root: one NinjaAPI; each installed taskstream app adds its router.
+
+Mount it with ``path("api/", taskstream.api.api.urls)``. Session auth with CSRF on writes.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from django.apps import apps
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import django_auth
+
+from taskstream import __version__
+from taskstream.conf import conf
+from taskstream.hub.auth import make_token
+
+api = NinjaAPI(title="taskstream", version=__version__, urls_namespace="taskstream-api",
+               auth=django_auth)
+
+
+_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 409: "conflict", 413: "too_large", 429: "rate_limited"}
+
+
+class ApiError(HttpError):
+    """An HTTP error with a machine-readable ``code`` in its JSON body."""
+
+    def __init__(self, status_code: int, code: str, detail: str) -> None:
+        super().__init__(status_code, detail)
+        self.code = code
+
+
+def _error(request: HttpRequest, status: int, code: str, detail: str,
+           **extra: Any) -> HttpResponse:
+    return api.create_response(request, {"code": code, "detail": detail, **extra}, status=status)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = getattr(exc, "code", None)
+    if code is None:
+        code = "csrf_failed" if "CSRF" in str(exc) else _CODES.get(exc.status_code, "error")
+    return _error(request, exc.status_code, code, str(exc))
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, 401, "unauthenticated", "sign in first")
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return _error(request, 422, "invalid", "the request did not validate", errors=exc.errors)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, "not_found", "no such object")
+
+
+class WsToken(Schema):
+    token: str
+    expires_in: int
+
+
+@api.post("/ws-token/", response=WsToken, tags=["hub"])
+def ws_token(request: HttpRequest) -> dict[str, Any]:
+    """A short-lived token for the ``auth`` frame of ``/ws/`` (send it in a frame, not a URL)."""
+    return {"token": make_token(request.user), "expires_in": conf.TOKEN_MAX_AGE}
+
+
+# Feature apps are optional: each installed one adds its router.
+_APP_ROUTERS = (
+    ("taskstream.jobs", "taskstream.jobs.api"),
+    ("taskstream.notifications", "taskstream.notifications.api"),
+    ("taskstream.rooms", "taskstream.rooms.api"),
+    ("taskstream.pipelines", "taskstream.pipelines.api"),
+    ("taskstream.ops", "taskstream.ops.api"),
+)
+for _app, _module in _APP_ROUTERS:
+    if apps.is_installed(_app):
+        api.add_router("/", import_module(_module).router)

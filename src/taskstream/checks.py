@@ -1,0 +1,61 @@
+"""System checks ``taskstream.E001``…: every setting is validated at start-up."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+from taskstream.conf import DEFAULTS
+
+_POSITIVE_INTS = {
+    "LOG_MAXLEN": "E003",
+    "LOG_MAX_AGE": "E004",
+    "MAX_FRAME_BYTES": "E005",
+    "MAX_EVENT_BYTES": "E006",
+    "MAX_SUBSCRIPTIONS": "E007",
+    "RATE_BURST": "E008",
+    "RATE_STRIKES": "E009",
+    "OUTBOUND_QUEUE_BYTES": "E010",
+    "TOKEN_MAX_AGE": "E011",
+}
+_POSITIVE_NUMBERS = {"HEARTBEAT": "E012", "RATE_PER_SECOND": "E013"}
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    errors: list[Error] = []
+    user = getattr(settings, "TASKSTREAM", {})
+    if not isinstance(user, dict):
+        return [Error("TASKSTREAM must be a dict.", id="taskstream.E000")]
+    unknown = sorted(set(user) - set(DEFAULTS))
+    if unknown:
+        errors.append(Error(f"Unknown TASKSTREAM settings: {', '.join(unknown)}.",
+                            hint=f"Known: {', '.join(sorted(DEFAULTS))}.", id="taskstream.E014"))
+    values = {**DEFAULTS, **user}
+    url = values["REDIS_URL"]
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        errors.append(Error('TASKSTREAM["REDIS_URL"] must be a redis://, rediss:// or unix:// URL.',
+                            id="taskstream.E001"))
+    origins = values["ALLOWED_ORIGINS"]
+    if not isinstance(origins, list | tuple) or not all(
+        isinstance(o, str) and (o == "*" or urlsplit(o).scheme in ("http", "https"))
+        for o in origins
+    ):
+        errors.append(Error('TASKSTREAM["ALLOWED_ORIGINS"] must be a list of "scheme://host[:port]".',
+                            id="taskstream.E002"))
+    for name, code in _POSITIVE_INTS.items():
+        value = values[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            errors.append(Error(f'TASKSTREAM["{name}"] must be a positive integer.',
+                                id=f"taskstream.{code}"))
+    for name, code in _POSITIVE_NUMBERS.items():
+        value = values[name]
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            errors.append(Error(f'TASKSTREAM["{name}"] must be a positive number.',
+                                id=f"taskstream.{code}"))
+    if not isinstance(values["KEY_PREFIX"], str):
+        errors.append(Error('TASKSTREAM["KEY_PREFIX"] must be a string.', id="taskstream.E015"))
+    return errors

@@ -1,0 +1,110 @@
+"""Typed access to the one ``TASKSTREAM`` settings dict, with documented defaults.
+
+Read lazily on every access, so ``override_settings(TASKSTREAM=...)`` works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULTS: dict[str, Any] = {
+    # Redis that holds the hub's event log and carries live fan-out. Required.
+    "REDIS_URL": None,
+    # Prefix of every Redis key and Pub/Sub channel taskstream uses.
+    "KEY_PREFIX": "ts:",
+    # Origins allowed to open /ws/ besides the page's own ("https://app.example.com").
+    "ALLOWED_ORIGINS": [],
+    # Retained window of each topic's log: this many events and this many seconds.
+    "LOG_MAXLEN": 1000,
+    "LOG_MAX_AGE": 86400,
+    # Seconds between keep-alives; a peer silent for two of them is closed.
+    "HEARTBEAT": 20,
+    # Largest client frame accepted (bytes); a bigger one closes the socket with 1009.
+    "MAX_FRAME_BYTES": 65536,
+    # Largest serialized ``data`` of a published event (bytes).
+    "MAX_EVENT_BYTES": 65536,
+    # Topics one socket may hold at once.
+    "MAX_SUBSCRIPTIONS": 100,
+    # Token bucket over client frames per socket: refill rate and burst size.
+    "RATE_PER_SECOND": 20.0,
+    "RATE_BURST": 60,
+    # ``rate_limited`` answers a socket may collect before it is closed with 4429.
+    "RATE_STRIKES": 20,
+    # Bytes a slow socket may have waiting before it is closed with 4408.
+    "OUTBOUND_QUEUE_BYTES": 1_048_576,
+    # Lifetime of tokens from POST /api/ws-token/ (seconds).
+    "TOKEN_MAX_AGE": 60,
+}
+
+
+class TaskstreamSettings:
+    """Attribute access to ``settings.TASKSTREAM`` over :data:`DEFAULTS`."""
+
+    def _get(self, name: str) -> Any:
+        user = getattr(settings, "TASKSTREAM", {}) or {}
+        return user.get(name, DEFAULTS[name])
+
+    @property
+    def REDIS_URL(self) -> str:
+        url = self._get("REDIS_URL")
+        if not url:
+            raise ImproperlyConfigured('TASKSTREAM["REDIS_URL"] is required (redis://host:port/db).')
+        return str(url)
+
+    @property
+    def KEY_PREFIX(self) -> str:
+        return str(self._get("KEY_PREFIX"))
+
+    @property
+    def ALLOWED_ORIGINS(self) -> list[str]:
+        return list(self._get("ALLOWED_ORIGINS"))
+
+    @property
+    def LOG_MAXLEN(self) -> int:
+        return int(self._get("LOG_MAXLEN"))
+
+    @property
+    def LOG_MAX_AGE(self) -> int:
+        return int(self._get("LOG_MAX_AGE"))
+
+    @property
+    def HEARTBEAT(self) -> float:
+        return float(self._get("HEARTBEAT"))
+
+    @property
+    def MAX_FRAME_BYTES(self) -> int:
+        return int(self._get("MAX_FRAME_BYTES"))
+
+    @property
+    def MAX_EVENT_BYTES(self) -> int:
+        return int(self._get("MAX_EVENT_BYTES"))
+
+    @property
+    def MAX_SUBSCRIPTIONS(self) -> int:
+        return int(self._get("MAX_SUBSCRIPTIONS"))
+
+    @property
+    def RATE_PER_SECOND(self) -> float:
+        return float(self._get("RATE_PER_SECOND"))
+
+    @property
+    def RATE_BURST(self) -> int:
+        return int(self._get("RATE_BURST"))
+
+    @property
+    def RATE_STRIKES(self) -> int:
+        return int(self._get("RATE_STRIKES"))
+
+    @property
+    def OUTBOUND_QUEUE_BYTES(self) -> int:
+        return int(self._get("OUTBOUND_QUEUE_BYTES"))
+
+    @property
+    def TOKEN_MAX_AGE(self) -> int:
+        return int(self._get("TOKEN_MAX_AGE"))
+
+
+conf = TaskstreamSettings()

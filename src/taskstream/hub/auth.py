@@ -1,0 +1,73 @@
+"""Who is on the socket: the Django session cookie, or a short-lived signed token.
+
+Tokens come from ``POST /api/ws-token/`` and are sent in the first frame, never in
+the URL (URLs end up in logs). A token carries the user id and a hash of the
+user's session auth hash, so changing the password revokes outstanding tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from http.cookies import SimpleCookie
+from types import SimpleNamespace
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+
+from taskstream.conf import conf
+
+_SALT = "taskstream.hub.ws-token"
+
+
+def _auth_hash(user: Any) -> str:
+    return hashlib.sha256(user.get_session_auth_hash().encode()).hexdigest()[:16]
+
+
+def make_token(user: Any) -> str:
+    """A signed token naming ``user``, valid for ``TOKEN_MAX_AGE`` seconds."""
+    return signing.dumps({"u": str(user.pk), "h": _auth_hash(user)}, salt=_SALT, compress=False)
+
+
+def user_from_token(token: str) -> Any | None:
+    """The active user a valid, unexpired token names, else ``None``. Sync: touches the DB."""
+    from django.contrib.auth import get_user_model
+
+    try:
+        payload = signing.loads(token, salt=_SALT, max_age=conf.TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    user = get_user_model()._default_manager.filter(pk=payload.get("u")).first()
+    if user is None or not user.is_active or payload.get("h") != _auth_hash(user):
+        return None
+    return user
+
+
+def session_key_from_headers(headers: dict[bytes, bytes]) -> str | None:
+    raw = headers.get(b"cookie")
+    if not raw:
+        return None
+    cookie: SimpleCookie = SimpleCookie()
+    try:
+        cookie.load(raw.decode("latin-1"))
+    except Exception:
+        return None
+    morsel = cookie.get(settings.SESSION_COOKIE_NAME)
+    return morsel.value if morsel is not None else None
+
+
+def user_from_session(session_key: str | None) -> Any:
+    """The user of a Django session (``AnonymousUser`` when none). Sync: touches the DB."""
+    from importlib import import_module
+
+    from django.contrib.auth import get_user
+    from django.contrib.auth.models import AnonymousUser
+
+    if not session_key:
+        return AnonymousUser()
+    engine = import_module(settings.SESSION_ENGINE)
+    session = engine.SessionStore(session_key)
+    # django.contrib.auth.get_user only reads request.session.
+    return get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]

@@ -1,0 +1,80 @@
+"""Redis clients, defined once: a pooled sync client per process, an async one per loop.
+
+Sync code (views, Celery tasks, the shell) shares one connection pool, so a task
+never opens a connection per call and never spins an event loop. Async clients
+are bound to the loop that created them, as redis-py's asyncio pools must be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from taskstream.conf import conf
+
+_sync_lock = threading.Lock()
+_sync_client: redis.Redis | None = None
+_sync_url: str | None = None
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+# Commands are short: a bounded timeout surfaces a dead Redis instead of hanging a request.
+COMMAND_TIMEOUT = 10.0
+
+
+def sync_client() -> redis.Redis:
+    """The process-wide pooled sync client (fork-safe: redis-py resets pools after fork)."""
+    global _sync_client, _sync_url
+    url = conf.REDIS_URL
+    if _sync_client is None or _sync_url != url:
+        with _sync_lock:
+            if _sync_client is None or _sync_url != url:
+                _sync_client = redis.Redis.from_url(
+                    url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=5,
+                    socket_keepalive=True, health_check_interval=30,
+                )
+                _sync_url = url
+    return _sync_client
+
+
+def async_client() -> redis.asyncio.Redis:
+    """The async client of the running event loop."""
+    loop = asyncio.get_running_loop()
+    url = conf.REDIS_URL
+    entry = _async_clients.get(loop)
+    if entry is None or entry[0] != url:
+        client = redis.asyncio.Redis.from_url(
+            url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=5,
+            socket_keepalive=True, health_check_interval=30,
+        )
+        _async_clients[loop] = (url, client)
+        return client
+    return entry[1]  # type: ignore[no-any-return]
+
+
+def script(client: Any, lua: str) -> Any:
+    """A cached EVALSHA wrapper of ``lua`` bound to ``client`` (reloads after NOSCRIPT)."""
+    cache: dict[str, Any] = client.__dict__.setdefault("_taskstream_scripts", {})
+    found = cache.get(lua)
+    if found is None:
+        found = cache[lua] = client.register_script(lua)
+    return found
+
+
+def pubsub_client() -> redis.asyncio.Redis:
+    """A dedicated async client for one long-lived Pub/Sub connection.
+
+    ``socket_timeout=None``: a subscriber waits for messages indefinitely. redis-py 8's
+    default 5 s read timeout is what kills idle naive Channels sockets every 5 s;
+    dead connections are found by TCP keepalive and the health-check PING instead.
+    """
+    return redis.asyncio.Redis.from_url(
+        conf.REDIS_URL, socket_timeout=None, socket_connect_timeout=5, socket_keepalive=True,
+        health_check_interval=30, decode_responses=True,
+    )

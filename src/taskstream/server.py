@@ -1,0 +1,52 @@
+"""Run an ASGI app under uvicorn with the hub's settings applied.
+
+``python -m taskstream.server example.asgi:application --port 8000``
+
+Keep-alive and frame limits live in the server: WebSocket pings every ``HEARTBEAT``
+seconds, a peer that has not answered within another ``HEARTBEAT`` is closed, and a
+frame over ``MAX_FRAME_BYTES`` closes the socket with 1009 before it is buffered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m taskstream.server")
+    parser.add_argument("app", help="ASGI application, module:attribute")
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example.settings")
+    import django
+
+    django.setup()
+    from taskstream.conf import conf
+
+    uvicorn.run(
+        args.app,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=conf.MAX_FRAME_BYTES,
+        ws_ping_interval=conf.HEARTBEAT,
+        ws_ping_timeout=conf.HEARTBEAT,
+        lifespan="off",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

