@@ -111,7 +111,8 @@ def session_cookie() -> Callable[[Any], str]:
     def cookie(user: Any) -> str:
         client = Client()
         client.force_login(user)
-        return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        name = settings.SESSION_COOKIE_NAME
+        return f"{name}={client.cookies[name].value}"
 
     return cookie
 

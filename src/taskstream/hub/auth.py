@@ -39,7 +39,10 @@ def user_from_token(token: str) -> Any | None:
         return None
     if not isinstance(payload, dict):
         return None
-    user = get_user_model()._default_manager.filter(pk=payload.get("u")).first()
+    user_id = payload.get("u")
+    if not isinstance(user_id, str):
+        return None
+    user = get_user_model()._default_manager.filter(pk=user_id).first()
     if user is None or not user.is_active or payload.get("h") != _auth_hash(user):
         return None
     return user

@@ -57,7 +57,7 @@ _TRANSITIONS = {
 class Subscription:
     """One socket's interest in one topic: ordering, dedupe and the replay buffer."""
 
-    __slots__ = ("buffer", "conn", "epoch", "kind", "key", "last", "topic")
+    __slots__ = ("buffer", "conn", "epoch", "key", "kind", "last", "topic")
 
     def __init__(self, conn: Connection, topic: str, kind: TopicKind, key: str) -> None:
         self.conn = conn

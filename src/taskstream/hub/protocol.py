@@ -11,7 +11,15 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+)
 
 from taskstream.exceptions import ProtocolError
 
@@ -41,8 +49,10 @@ EVENT_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 MAX_TOPIC_LEN = 220
 MAX_EVENT_LEN = 64
 
-FrameId = Annotated[StrictInt, Field(ge=0, le=2**53)] | Annotated[StrictStr, Field(max_length=64)]
-Topic = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TOPIC_LEN, pattern=TOPIC_RE.pattern)]
+FrameId = (Annotated[StrictInt, Field(ge=0, le=2**53)]
+           | Annotated[StrictStr, Field(max_length=64)])
+Topic = Annotated[StrictStr,
+                  Field(min_length=1, max_length=MAX_TOPIC_LEN, pattern=TOPIC_RE.pattern)]
 
 
 class _Frame(BaseModel):
@@ -78,7 +88,8 @@ class Auth(_Frame):
     token: Annotated[StrictStr, Field(min_length=1, max_length=1024)]
 
 
-ClientFrame = Annotated[Subscribe | Unsubscribe | Publish | Ping | Auth, Field(discriminator="type")]
+ClientFrame = Annotated[Subscribe | Unsubscribe | Publish | Ping | Auth,
+                        Field(discriminator="type")]
 CLIENT_TYPES = frozenset({"subscribe", "unsubscribe", "publish", "ping", "auth"})
 _adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 

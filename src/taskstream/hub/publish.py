@@ -54,7 +54,8 @@ def publish(topic: str, event: str, data: Mapping[str, Any] | None = None, *,
     topic_json, event_json, data_json, ts = _encode(topic, event, data)
     client = sync_client()
     if ephemeral:
-        client.publish(keys.channel(topic), _ephemeral_message(topic_json, event_json, data_json, ts))
+        message = _ephemeral_message(topic_json, event_json, data_json, ts)
+        client.publish(keys.channel(topic), message)
         return None
     script_keys, args = log.publish_args(topic_json, event_json, data_json, ts, topic)
     epoch, sid = script(client, log.PUBLISH_LUA)(keys=script_keys, args=args)

@@ -55,7 +55,8 @@ def async_client() -> redis.asyncio.Redis:
         )
         _async_clients[loop] = (url, client)
         return client
-    return entry[1]  # type: ignore[no-any-return]
+    cached: redis.asyncio.Redis = entry[1]
+    return cached
 
 
 def script(client: Any, lua: str) -> Any:

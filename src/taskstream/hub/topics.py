@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from taskstream.exceptions import HubUsageError, ProtocolError
@@ -39,7 +39,7 @@ class Publication:
 # on_publish(user, key, event, data) -> Publication, or raise ProtocolError to refuse.
 OnPublish = Callable[[User, str, str, dict[str, Any]], Awaitable[Publication]]
 # on_join / on_leave(user, key, connection_id): presence and similar bookkeeping.
-OnMembership = Callable[[User, str, str], Awaitable[dict[str, Any] | None]]
+OnMembership = Callable[[User, str, str], Coroutine[Any, Any, dict[str, Any] | None]]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,6 @@ class TopicKind:
     on_publish: OnPublish | None = None
     on_join: OnMembership | None = None
     on_leave: OnMembership | None = None
-    is_async: bool = field(default=False)
 
     async def may_read(self, user: User, key: str) -> bool:
         allowed = self.authorize(user, key)
