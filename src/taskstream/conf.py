@@ -37,6 +37,17 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOUND_QUEUE_BYTES": 1_048_576,
     # Lifetime of tokens from POST /api/ws-token/ (seconds).
     "TOKEN_MAX_AGE": 60,
+    # Rooms: longest message (characters); messages one user may send per window (seconds),
+    # across every process; page size of the history API.
+    "ROOM_MESSAGE_MAX_LENGTH": 4000,
+    "ROOM_MESSAGE_RATE": 10,
+    "ROOM_MESSAGE_RATE_WINDOW": 10,
+    "ROOM_HISTORY_PAGE": 50,
+    # Seconds a presence entry lives unless its process refreshes it (a dead process's
+    # sockets leave the list after at most this long), and the least seconds between two
+    # typing events of one user in one room.
+    "ROOM_PRESENCE_TTL": 45,
+    "ROOM_TYPING_INTERVAL": 2.0,
 }
 
 
@@ -105,6 +116,30 @@ class TaskstreamSettings:
     @property
     def TOKEN_MAX_AGE(self) -> int:
         return int(self._get("TOKEN_MAX_AGE"))
+
+    @property
+    def ROOM_MESSAGE_MAX_LENGTH(self) -> int:
+        return int(self._get("ROOM_MESSAGE_MAX_LENGTH"))
+
+    @property
+    def ROOM_MESSAGE_RATE(self) -> int:
+        return int(self._get("ROOM_MESSAGE_RATE"))
+
+    @property
+    def ROOM_MESSAGE_RATE_WINDOW(self) -> float:
+        return float(self._get("ROOM_MESSAGE_RATE_WINDOW"))
+
+    @property
+    def ROOM_HISTORY_PAGE(self) -> int:
+        return int(self._get("ROOM_HISTORY_PAGE"))
+
+    @property
+    def ROOM_PRESENCE_TTL(self) -> float:
+        return float(self._get("ROOM_PRESENCE_TTL"))
+
+    @property
+    def ROOM_TYPING_INTERVAL(self) -> float:
+        return float(self._get("ROOM_TYPING_INTERVAL"))
 
 
 conf = TaskstreamSettings()
