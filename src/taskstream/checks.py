@@ -23,10 +23,13 @@ _POSITIVE_INTS = {
     "ROOM_MESSAGE_MAX_LENGTH": "E050",
     "ROOM_MESSAGE_RATE": "E051",
     "ROOM_HISTORY_PAGE": "E052",
+    "JOB_PAGE_SIZE": "E024",
 }
 _POSITIVE_NUMBERS = {"HEARTBEAT": "E012", "RATE_PER_SECOND": "E013",
                      "ROOM_MESSAGE_RATE_WINDOW": "E053", "ROOM_PRESENCE_TTL": "E054",
-                     "ROOM_TYPING_INTERVAL": "E055"}
+                     "ROOM_TYPING_INTERVAL": "E055",
+                     "JOB_PROGRESS_INTERVAL": "E020", "JOB_HEARTBEAT_INTERVAL": "E021",
+                     "JOB_HEARTBEAT_TIMEOUT": "E022", "JOB_REAPER_INTERVAL": "E023"}
 
 
 @register(Tags.compatibility)
@@ -63,4 +66,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                                 id=f"taskstream.{code}"))
     if not isinstance(values["KEY_PREFIX"], str):
         errors.append(Error('TASKSTREAM["KEY_PREFIX"] must be a string.', id="taskstream.E015"))
+    hb, hb_timeout = values["JOB_HEARTBEAT_INTERVAL"], values["JOB_HEARTBEAT_TIMEOUT"]
+    if (isinstance(hb, int | float) and isinstance(hb_timeout, int | float)
+            and hb_timeout <= 2 * hb):
+        # One late heartbeat must not get a healthy job re-queued.
+        errors.append(Error('TASKSTREAM["JOB_HEARTBEAT_TIMEOUT"] must exceed twice '
+                            'JOB_HEARTBEAT_INTERVAL.', id="taskstream.E025"))
     return errors

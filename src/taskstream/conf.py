@@ -48,6 +48,15 @@ DEFAULTS: dict[str, Any] = {
     # typing events of one user in one room.
     "ROOM_PRESENCE_TTL": 45,
     "ROOM_TYPING_INTERVAL": 2.0,
+    # Jobs: least seconds between two progress events of one job (the last value is always
+    # delivered); seconds between heartbeats of a running job; a running job whose heartbeat
+    # is older than JOB_HEARTBEAT_TIMEOUT is re-queued by the reaper, which beat runs every
+    # JOB_REAPER_INTERVAL seconds; page size of GET /api/jobs/.
+    "JOB_PROGRESS_INTERVAL": 0.1,
+    "JOB_HEARTBEAT_INTERVAL": 10.0,
+    "JOB_HEARTBEAT_TIMEOUT": 60.0,
+    "JOB_REAPER_INTERVAL": 30.0,
+    "JOB_PAGE_SIZE": 20,
 }
 
 
@@ -140,6 +149,26 @@ class TaskstreamSettings:
     @property
     def ROOM_TYPING_INTERVAL(self) -> float:
         return float(self._get("ROOM_TYPING_INTERVAL"))
+
+    @property
+    def JOB_PROGRESS_INTERVAL(self) -> float:
+        return float(self._get("JOB_PROGRESS_INTERVAL"))
+
+    @property
+    def JOB_HEARTBEAT_INTERVAL(self) -> float:
+        return float(self._get("JOB_HEARTBEAT_INTERVAL"))
+
+    @property
+    def JOB_HEARTBEAT_TIMEOUT(self) -> float:
+        return float(self._get("JOB_HEARTBEAT_TIMEOUT"))
+
+    @property
+    def JOB_REAPER_INTERVAL(self) -> float:
+        return float(self._get("JOB_REAPER_INTERVAL"))
+
+    @property
+    def JOB_PAGE_SIZE(self) -> int:
+        return int(self._get("JOB_PAGE_SIZE"))
 
 
 conf = TaskstreamSettings()
