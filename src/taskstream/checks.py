@@ -23,6 +23,7 @@ _POSITIVE_INTS = {
     "ROOM_MESSAGE_MAX_LENGTH": "E050",
     "ROOM_MESSAGE_RATE": "E051",
     "ROOM_HISTORY_PAGE": "E052",
+    "NOTIFICATIONS_PAGE": "E056",
     "JOB_PAGE_SIZE": "E024",
 }
 _POSITIVE_NUMBERS = {"HEARTBEAT": "E012", "RATE_PER_SECOND": "E013",
@@ -66,6 +67,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                                 id=f"taskstream.{code}"))
     if not isinstance(values["KEY_PREFIX"], str):
         errors.append(Error('TASKSTREAM["KEY_PREFIX"] must be a string.', id="taskstream.E015"))
+    if not isinstance(values["SITE_NAME"], str) or not values["SITE_NAME"].strip():
+        errors.append(Error('TASKSTREAM["SITE_NAME"] must be a non-empty string.',
+                            id="taskstream.E057"))
     hb, hb_timeout = values["JOB_HEARTBEAT_INTERVAL"], values["JOB_HEARTBEAT_TIMEOUT"]
     if (isinstance(hb, int | float) and isinstance(hb_timeout, int | float)
             and hb_timeout <= 2 * hb):

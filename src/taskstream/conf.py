@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     # typing events of one user in one room.
     "ROOM_PRESENCE_TTL": 45,
     "ROOM_TYPING_INTERVAL": 2.0,
+    # Notifications: inbox page size; the site name in transactional e-mail.
+    "NOTIFICATIONS_PAGE": 20,
+    "SITE_NAME": "taskstream",
     # Jobs: least seconds between two progress events of one job (the last value is always
     # delivered); seconds between heartbeats of a running job; a running job whose heartbeat
     # is older than JOB_HEARTBEAT_TIMEOUT is re-queued by the reaper, which beat runs every
@@ -149,6 +152,14 @@ class TaskstreamSettings:
     @property
     def ROOM_TYPING_INTERVAL(self) -> float:
         return float(self._get("ROOM_TYPING_INTERVAL"))
+
+    @property
+    def NOTIFICATIONS_PAGE(self) -> int:
+        return int(self._get("NOTIFICATIONS_PAGE"))
+
+    @property
+    def SITE_NAME(self) -> str:
+        return str(self._get("SITE_NAME"))
 
     @property
     def JOB_PROGRESS_INTERVAL(self) -> float:
