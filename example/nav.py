@@ -1,0 +1,23 @@
+"""The demo site's navigation: one list, extended by a line per feature.
+
+Each feature page adds its entry here, e.g. ``NavItem("My jobs", "jobs")``; the base
+template and the home page's feature cards are both drawn from this list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    # Shown on the home page's card for this feature.
+    description: str = ""
+    staff_only: bool = False
+
+
+NAV: list[NavItem] = [
+    NavItem("Home", "home"),
+]
