@@ -9,8 +9,13 @@ that talk to them use ``transactional_db`` (committed rows are visible to them).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,21 @@ def redis_url() -> Iterator[str]:
         own.close()
 
 
+# Tasks of this run go to a queue of its own: a broker shared with other runs (RabbitMQ
+# in `make test-services`) never hands our tasks to their workers, or theirs to ours.
+CELERY_QUEUE = f"tstest{secrets.token_hex(4)}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def celery_queue(redis_url: str) -> str:
+    from example.celery import app
+
+    settings.CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE
+    app.conf.task_default_queue = CELERY_QUEUE
+    app.conf.broker_url = settings.CELERY_BROKER_URL
+    return CELERY_QUEUE
+
+
 def _db_url() -> str:
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
@@ -64,6 +84,7 @@ def server_env(django_db_setup: Any, django_db_blocker: Any, redis_url: str) -> 
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL") or redis_url,
         "TASKSTREAM_KEY_PREFIX": settings.TASKSTREAM["KEY_PREFIX"],
+        "CELERY_TASK_DEFAULT_QUEUE": CELERY_QUEUE,
         "DEBUG": "1",
     }
 
@@ -131,3 +152,110 @@ async def connect(hub_server: ServerProcess) -> AsyncIterator[Callable[..., Any]
     for client in clients:
         with contextlib.suppress(Exception):
             await client.close()
+
+
+# Celery workers ----------------------------------------------------------------------------
+
+# Worker settings that keep crash recovery within seconds in tests (production: 10/60/30 s).
+WORKER_TASKSTREAM = {"JOB_HEARTBEAT_INTERVAL": 0.5, "JOB_HEARTBEAT_TIMEOUT": 3,
+                     "JOB_REAPER_INTERVAL": 1}
+
+
+class WorkerProcess:
+    """``celery -A example worker`` in its own process group, on this run's queue.
+
+    ``start()`` returns once the worker logs ``ready``; ``kill()`` SIGKILLs the whole group
+    (main process and pool children) as a crashed host would; ``stop()`` is a warm shutdown.
+    """
+
+    def __init__(self, env: dict[str, str], *, name: str, concurrency: int = 2,
+                 pool: str = "prefork", beat: bool = False, log: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.name = name
+        self.log = log
+        self.argv = [sys.executable, "-m", "celery", "-A", "example", "worker", "-P", pool,
+                     "-c", str(concurrency), "--without-gossip", "--without-mingle",
+                     "--without-heartbeat", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"],
+                     "-n", f"{name}@%h", "--loglevel", "INFO"]
+        if beat:  # the reaper's schedule, in memory: no beat rows in the test database
+            self.argv += ["-B", "-S", "celery.beat:Scheduler"]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> WorkerProcess:
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited with {self.proc.returncode}; "
+                                   f"see {self.log}")
+            with self.log.open("rb") as f:
+                f.seek(offset)
+                if b" ready." in f.read():
+                    return self
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"worker {self.name} not ready after {timeout} s; see {self.log}")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def kill(self) -> None:
+        """SIGKILL the main process and its pool children at once: no ack, no goodbye."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def start_worker(server_env: dict[str, str]) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start extra workers: ``start_worker(concurrency=1)``; stopped at the session's end.
+
+    Keyword ``env`` values are added to the worker's environment; ``taskstream`` merges a
+    dict into TASKSTREAM_JSON (over :data:`WORKER_TASKSTREAM`).
+    """
+    started: list[WorkerProcess] = []
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+
+    def start(concurrency: int = 2, pool: str = "prefork", beat: bool = False,
+              taskstream: dict[str, Any] | None = None, **env: str) -> WorkerProcess:
+        name = f"tsworker{len(started)}-{secrets.token_hex(3)}"
+        tsjson = json.dumps({**WORKER_TASKSTREAM, **(taskstream or {})})
+        worker = WorkerProcess({**server_env, "TASKSTREAM_JSON": tsjson, **env}, name=name,
+                               concurrency=concurrency, pool=pool, beat=beat,
+                               log=LOG_DIR / f"{name}.log")
+        started.append(worker.start())
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(start_worker: Callable[..., WorkerProcess]) -> WorkerProcess:
+    """The shared worker: 2 prefork processes on this run's queue, with beat (the reaper).
+
+    It shares the test database and Redis, so tests that use it need committed rows:
+    ``pytest.mark.django_db(transaction=True)``. Tasks sent from the test process (and
+    from ``hub_server``) reach it through the run's own queue.
+    """
+    return start_worker(concurrency=2, beat=True)

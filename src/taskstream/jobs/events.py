@@ -1,0 +1,38 @@
+"""Job events on the hub: each goes to the job's topic and to its owner's ``user:`` topic."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from taskstream.hub import publish
+from taskstream.jobs.snapshot import job_snapshot
+
+if TYPE_CHECKING:
+    from taskstream.jobs.models import Job
+
+logger = logging.getLogger("taskstream.jobs")
+
+CREATED = "job.created"
+STARTED = "job.started"
+PROGRESS = "job.progress"
+RETRYING = "job.retrying"
+SUCCEEDED = "job.succeeded"
+FAILED = "job.failed"
+CANCELLED = "job.cancelled"
+
+
+def job_publish(job: Job, event: str) -> str | None:
+    """Publish ``event`` with the job's snapshot; returns the cursor on ``job:<id>``.
+
+    The state change is already committed when this runs; if Redis is down the event is
+    logged and lost rather than failing the job (the snapshot over HTTP stays right).
+    """
+    data = job_snapshot(job)
+    try:
+        cursor = publish(f"job:{job.id}", event, data)
+        publish(f"user:{job.owner_id}", event, data)
+    except Exception:
+        logger.exception("could not publish %s for job %s", event, job.id)
+        return None
+    return cursor

@@ -1,0 +1,200 @@
+"""One run of a job inside a worker: claim, progress, heartbeat, and the way out.
+
+Every write is a conditional UPDATE on the run's token while the job is ``running``:
+a run that lost its job (to a redelivered message or to the reaper) writes nothing, so
+whatever happens to workers, a job reaches one terminal state once, with one event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback as tb
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from taskstream.conf import conf
+from taskstream.jobs import events
+from taskstream.jobs.exceptions import JobCancelled, JobSuperseded
+from taskstream.jobs.models import Job
+from taskstream.jobs.states import State
+
+logger = logging.getLogger("taskstream.jobs")
+
+_MESSAGE_MAX = 500
+
+
+def error_fields(exc: BaseException | None, *, with_traceback: bool = True) -> dict[str, str]:
+    if exc is None:
+        return {"error_type": "", "error_message": "", "error_traceback": ""}
+    text = "".join(tb.format_exception(exc)) if with_traceback else ""
+    return {"error_type": type(exc).__name__[:200], "error_message": str(exc)[:10_000],
+            "error_traceback": text[:100_000]}
+
+
+class Run:
+    """The worker's handle on a claimed job: progress coalescing and heartbeats."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.token = job.run_token
+        self.lock = threading.Lock()
+        self.pending: tuple[int, int | None, str] | None = None
+        self.last_flush = 0.0
+        self.last_heartbeat = time.monotonic()
+        self.last_check = time.monotonic()
+        self.lost = False  # another run took the job, or it was cancelled by termination
+        self.cancelled = job.cancel_requested
+
+    def _mine(self) -> Any:
+        return Job.objects.filter(pk=self.job.pk, state=State.RUNNING, run_token=self.token)
+
+    # Progress ------------------------------------------------------------------------
+
+    def progress(self, current: int, total: int | None, message: str) -> None:
+        with self.lock:
+            self.pending = (int(current), None if total is None else int(total),
+                            str(message)[:_MESSAGE_MAX])
+            if time.monotonic() - self.last_flush >= conf.JOB_PROGRESS_INTERVAL:
+                self._flush()
+        self.raise_if_lost()
+
+    def _flush(self) -> None:
+        """Write and publish the pending progress (caller holds the lock)."""
+        if self.pending is None or self.lost:
+            return
+        current, total, message = self.pending
+        self.pending = None
+        now = timezone.now()
+        updated = self._mine().update(progress_current=current, progress_total=total,
+                                      progress_message=message, heartbeat_at=now, updated_at=now)
+        self.last_flush = self.last_heartbeat = time.monotonic()
+        if not updated:
+            self.lost = True
+            return
+        job = self.job
+        job.progress_current, job.progress_total, job.progress_message = current, total, message
+        job.heartbeat_at = job.updated_at = now
+        events.job_publish(job, events.PROGRESS)
+
+    def flush(self) -> None:
+        with self.lock:
+            self._flush()
+
+    # Called by the ticker thread ------------------------------------------------------------
+
+    def tick(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            if self.pending is not None and now - self.last_flush >= conf.JOB_PROGRESS_INTERVAL:
+                self._flush()
+            elif now - self.last_heartbeat >= conf.JOB_HEARTBEAT_INTERVAL and not self.lost:
+                self.last_heartbeat = now
+                if not self._mine().update(heartbeat_at=timezone.now()):
+                    self.lost = True
+
+    # Cancellation ------------------------------------------------------------------------
+
+    def raise_if_lost(self) -> None:
+        if self.lost:
+            raise JobSuperseded(str(self.job.pk))
+
+    def checkpoint(self) -> None:
+        """Raise JobCancelled once cancel was requested (looked up at a bounded rate)."""
+        self.raise_if_lost()
+        if not self.cancelled and time.monotonic() - self.last_check >= conf.JOB_PROGRESS_INTERVAL:
+            self.last_check = time.monotonic()
+            row = Job.objects.filter(pk=self.job.pk).values("cancel_requested", "state",
+                                                              "run_token").first()
+            if row is None or row["state"] != State.RUNNING or row["run_token"] != self.token:
+                self.lost = True
+                self.raise_if_lost()
+            self.cancelled = bool(row and row["cancel_requested"])
+        if self.cancelled:
+            raise JobCancelled(str(self.job.pk))
+
+    # The way out ---------------------------------------------------------------------------
+
+    def _finish(self, state: State, event: str, **fields: Any) -> bool:
+        """Move the job out of ``running`` if this run still holds it; publish once."""
+        with self.lock:
+            if self.pending is not None:
+                self._flush()
+            now = timezone.now()
+            fields.setdefault("finished_at", now)
+            updated = self._mine().update(state=state, run_token="", updated_at=now,
+                                          heartbeat_at=None, **fields)
+            if not updated:
+                self.lost = True
+                return False
+            for name, value in fields.items():
+                setattr(self.job, name, value)
+            self.job.state, self.job.run_token, self.job.updated_at = state, "", now
+            self.job.heartbeat_at = None
+        events.job_publish(self.job, event)
+        return True
+
+    def succeed(self, result: Any) -> bool:
+        try:
+            # Store what JSON can carry, and fail loudly on anything else.
+            result = json.loads(json.dumps(result, cls=DjangoJSONEncoder))
+        except (TypeError, ValueError) as exc:
+            return self.fail(TypeError(f"the job's result is not JSON serializable: {exc}"))
+        return self._finish(State.SUCCEEDED, events.SUCCEEDED, result=result,
+                            **error_fields(None))
+
+    def fail(self, exc: BaseException) -> bool:
+        return self._finish(State.FAILED, events.FAILED, **error_fields(exc))
+
+    def cancel(self) -> bool:
+        return self._finish(State.CANCELLED, events.CANCELLED, cancel_requested=True)
+
+    def retrying(self, exc: BaseException | None, eta: datetime) -> bool:
+        return self._finish(State.RETRYING, events.RETRYING, eta=eta, finished_at=None,
+                            **error_fields(exc))
+
+
+def run_claim(*, job_id: str, task_id: str, redelivered: bool) -> Run | None:
+    """Take the job for this delivery of its task, or ``None`` when it is not ours to run.
+
+    A queued or retrying job is taken. A running one is taken over only when its run
+    is gone: its heartbeat is stale, or this is its own message delivered again after
+    the worker was lost (acks_late + reject_on_worker_lost, or a broker redelivery).
+    Finished and cancelled jobs are never run again.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=conf.JOB_HEARTBEAT_TIMEOUT)
+    takeable = Q(state__in=[State.QUEUED, State.RETRYING]) | Q(state=State.RUNNING,
+                                                              heartbeat_at__lt=stale)
+    if redelivered:
+        takeable |= Q(state=State.RUNNING, celery_task_id=task_id)
+    token = uuid.uuid4().hex
+    try:
+        uuid.UUID(str(job_id))
+    except ValueError:
+        logger.warning("task %s names no valid job id (%r)", task_id, job_id)
+        return None
+    updated = Job.objects.filter(takeable, pk=job_id).update(
+        state=State.RUNNING, run_token=token, attempt=F("attempt") + 1, heartbeat_at=now,
+        celery_task_id=task_id, started_at=Coalesce(F("started_at"), now), eta=None,
+        updated_at=now, **error_fields(None),
+    )
+    if not updated:
+        logger.info("job %s: delivery of task %s not run (job finished, cancelled or "
+                    "held by a live run)", job_id, task_id)
+        return None
+    job = Job.objects.get(pk=job_id)
+    if job.run_token != token:  # taken by a racing delivery between the UPDATE and the read
+        return None
+    run = Run(job)
+    if not job.cancel_requested:
+        events.job_publish(job, events.STARTED)
+    return run
