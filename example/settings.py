@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "taskstream",
+    "taskstream.rooms",
+    "taskstream.notifications",
     "taskstream.jobs",
     "example",
 ]

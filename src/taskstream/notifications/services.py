@@ -1,0 +1,128 @@
+"""Writes: create notifications and mark them read (each publishes on ``user:<id>``), and
+send transactional e-mail exactly once per idempotency key."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from taskstream.conf import conf
+from taskstream.hub import publish
+from taskstream.notifications.models import Notification, SentEmail
+from taskstream.notifications.selectors import notification_payload, notification_unread_count
+
+logger = logging.getLogger("taskstream.notifications")
+
+
+def _topic(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def notification_create(*, recipient: Any, kind: str, title: str, body: str = "", url: str = "",
+                        data: dict[str, Any] | None = None) -> Notification:
+    """Store a notification, then (once committed) publish ``notification.created``.
+
+    Stored first: a browser that is offline now finds it in the log when it resubscribes
+    with its last cursor, or in the inbox API, so it is never only in flight.
+    """
+    notification = Notification.objects.create(
+        recipient=recipient, kind=kind[:64], title=title[:200], body=body, url=url[:500],
+        data=data or {},
+    )
+    recipient_id = recipient.pk
+
+    def announce() -> None:
+        payload = notification_payload(notification)
+        # The count travels with the event so every tab sets its badge without a request.
+        payload["unread"] = notification_unread_count(user=recipient)
+        publish(_topic(recipient_id), "notification.created", payload)
+
+    transaction.on_commit(announce)
+    return notification
+
+
+def notification_mark_read(*, user: Any, ids: Iterable[int] | None = None) -> list[int]:
+    """Mark some (``ids``) or all (``None``) of ``user``'s unread notifications read and
+    publish ``notification.read`` so every open tab updates its badge. Returns the ids
+    that changed."""
+    unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=list(ids))
+    with transaction.atomic():
+        changed = list(unread.select_for_update().values_list("pk", flat=True))
+        if changed:
+            Notification.objects.filter(pk__in=changed).update(read_at=timezone.now())
+    if changed:
+        user_id = user.pk
+
+        def announce() -> None:
+            publish(_topic(user_id), "notification.read",
+                    {"ids": changed, "all": ids is None,
+                     "unread": notification_unread_count(user=user)})
+
+        transaction.on_commit(announce)
+    return changed
+
+
+def email_send_once(*, key: str, to: str, subject: str, text: str, html: str | None = None,
+                    recipient: Any = None) -> bool:
+    """Send one e-mail per ``key``, however often this is called; True if it sent now.
+
+    Each call counts an attempt (committed, so failed tries stay visible). The send
+    runs under the row's lock: a duplicate delivery of the same task waits, then sees
+    ``sent_at`` and sends nothing. A failure leaves ``sent_at`` empty for the retry.
+    """
+    row, _ = SentEmail.objects.get_or_create(key=key, defaults={
+        "to": to, "subject": subject[:200], "recipient": recipient})
+    if row.sent_at is not None:
+        return False
+    SentEmail.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1)
+    try:
+        with transaction.atomic():
+            locked = SentEmail.objects.select_for_update().get(pk=row.pk)
+            if locked.sent_at is not None:
+                return False
+            message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to])
+            if html is not None:
+                message.attach_alternative(html, "text/html")
+            message.send()
+            locked.sent_at = timezone.now()
+            locked.last_error = ""
+            locked.save(update_fields=["sent_at", "last_error"])
+    except Exception as exc:
+        SentEmail.objects.filter(pk=row.pk).update(last_error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    return True
+
+
+def email_welcome_send(*, user_id: int) -> bool:
+    """Render and send the welcome e-mail of ``user_id`` (once). False if nothing to send."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not getattr(user, "email", ""):
+        logger.info("welcome e-mail: user %s is gone, inactive or has no address", user_id)
+        return False
+    context = {"user": user, "site_name": conf.SITE_NAME}
+    subject = " ".join(render_to_string("taskstream/email/welcome_subject.txt",
+                                        context).split())
+    return email_send_once(
+        key=f"welcome:{user.pk}", to=user.email, subject=subject, recipient=user,
+        text=render_to_string("taskstream/email/welcome.txt", context),
+        html=render_to_string("taskstream/email/welcome.html", context),
+    )
+
+
+def email_welcome_schedule(*, user: Any) -> None:
+    """Queue the welcome e-mail for ``user`` once the current transaction commits."""
+    from taskstream.notifications.tasks import send_welcome_email
+
+    user_id = user.pk
+    transaction.on_commit(lambda: send_welcome_email.delay(user_id))

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class RoomsConfig(AppConfig):
+    name = "taskstream.rooms"
+    label = "taskstream_rooms"
+    verbose_name = "taskstream rooms"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from taskstream.rooms.topics import register_room_topic
+
+        register_room_topic()
