@@ -150,6 +150,16 @@ def child_env(port: int) -> dict[str, str]:
     return env
 
 
+# Honcho prints from the main thread, the ready line comes from another: one lock keeps
+# every line whole (print() writes the text and the newline separately).
+_output_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    with _output_lock:
+        print(line, flush=True)
+
+
 def announce_when_ready(port: int, stop: threading.Event) -> None:
     """Print the ready line once ``/healthz`` answers 200."""
     url = f"http://127.0.0.1:{port}/healthz"
@@ -159,31 +169,35 @@ def announce_when_ready(port: int, stop: threading.Event) -> None:
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
-                    print(f"taskstream ready on http://127.0.0.1:{port}", flush=True)
+                    say(f"taskstream ready on http://127.0.0.1:{port}")
                     return
         except urllib.error.HTTPError as exc:
             if exc.code == 400 and not hinted:
                 hinted = True
-                print("taskstream: /healthz answers 400: add 127.0.0.1 to ALLOWED_HOSTS",
-                      flush=True)
+                say("taskstream: /healthz answers 400: add 127.0.0.1 to ALLOWED_HOSTS")
         except OSError:
             pass
         stop.wait(0.2)
         waited += 0.2
         if waited >= READY_TIMEOUT and not hinted:
             hinted = True
-            print(f"taskstream: still waiting for {url} after {READY_TIMEOUT:.0f} s", flush=True)
+            say(f"taskstream: still waiting for {url} after {READY_TIMEOUT:.0f} s")
 
 
 def run_procfile(port: int) -> int:
     """Run the Procfile under honcho until a signal or a process exit; its return code."""
     from honcho.environ import parse_procfile
     from honcho.manager import Manager
-    from honcho.printer import Printer
+    from honcho.printer import Message, Printer
+
+    class LockedPrinter(Printer):
+        def write(self, message: Message) -> None:
+            with _output_lock:
+                super().write(message)
 
     procfile = parse_procfile(PROCFILE.read_text())
     env = child_env(port)
-    manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
+    manager = Manager(LockedPrinter(sys.stdout, colour=sys.stdout.isatty()))
     for name, cmd in procfile.processes.items():
         # Each runs in a process group of its own (honcho's default), stopped as a group.
         manager.add_process(name, cmd, env={**env, "HONCHO_PROCESS_NAME": name}, cwd=str(ROOT))
