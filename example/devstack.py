@@ -125,13 +125,19 @@ def prepare_database() -> None:
     from django.db import connections
 
     from example.views import DEMO_USERNAME
+    from taskstream.health import describe_error
 
     print("taskstream: applying migrations", flush=True)
-    call_command("migrate", interactive=False, verbosity=0)
+    try:
+        call_command("migrate", interactive=False, verbosity=0)
+    except Exception as exc:
+        raise StartupError(f"migrations failed: {describe_error(exc)}") from exc
     if settings.DEBUG:
-        user_model = get_user_model()
-        if not user_model.objects.filter(username=DEMO_USERNAME).exists():
-            user_model.objects.create_user(username=DEMO_USERNAME, password="demo")
+        user, created = get_user_model().objects.get_or_create(username=DEMO_USERNAME)
+        # The printed credentials must work, even after someone changed the password.
+        if created or not user.check_password("demo"):
+            user.set_password("demo")
+            user.save(update_fields=["password"])
         print("taskstream: demo user: demo / demo (DEBUG only)", flush=True)
     # Honcho forks its process runners from here: they must not inherit an open connection.
     connections.close_all()
