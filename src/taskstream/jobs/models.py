@@ -35,6 +35,8 @@ class Job(models.Model):
     # Runs started so far (a retry or a take-over after a lost worker is another run).
     attempt = models.PositiveIntegerField(default=0)
     celery_task_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    # The broker queue of every run ("" = the task's own route); retries and the reaper use it.
+    queue = models.CharField(max_length=200, blank=True, default="")
     # Identifies the run that holds the job; completion requires it, so a stale run can't.
     run_token = models.CharField(max_length=32, blank=True, default="")
     cancel_requested = models.BooleanField(default=False)

@@ -71,8 +71,9 @@ def _json_params(params: Any) -> dict[str, Any]:
 def _enqueue(job: Job) -> None:
     """Send the job's task; a broker failure fails the job instead of losing it silently."""
     try:
+        options = {"queue": job.queue} if job.queue else {}
         _task(job.kind).apply_async(kwargs={**job.params, JOB_KWARG: str(job.id)},
-                                    task_id=job.celery_task_id)
+                                    task_id=job.celery_task_id, **options)
     except Exception as exc:
         logger.exception("could not enqueue job %s", job.id)
         now = timezone.now()
@@ -93,12 +94,14 @@ def _may_act(job: Job, actor: Any) -> None:
 
 
 def job_start(*, kind: str, owner: Any, params: dict[str, Any] | None = None,
-              idempotency_key: str | None = None, parent: Job | None = None) -> Job:
+              idempotency_key: str | None = None, parent: Job | None = None,
+              queue: str | None = None) -> Job:
     """Create a queued job and enqueue its task on commit.
 
     With ``idempotency_key``, a second call by the same owner returns the first job
     (and enqueues nothing); the same key with another kind or params is
-    :class:`IdempotencyConflict`.
+    :class:`IdempotencyConflict`. ``queue`` sends every run of the job to that broker
+    queue instead of the task's route.
     """
     task = _task(kind)
     registered = get_kind(kind)
@@ -118,7 +121,7 @@ def job_start(*, kind: str, owner: Any, params: dict[str, Any] | None = None,
     try:
         with transaction.atomic():
             job = Job.objects.create(owner=owner, kind=kind, params=data, parent=parent,
-                                     idempotency_key=idempotency_key,
+                                     idempotency_key=idempotency_key, queue=queue or "",
                                      celery_task_id=str(uuid.uuid4()))
             transaction.on_commit(lambda: _announce_and_enqueue(job))
     except IntegrityError:
