@@ -71,7 +71,7 @@ def _json_params(params: Any) -> dict[str, Any]:
 def _enqueue(job: Job) -> None:
     """Send the job's task; a broker failure fails the job instead of losing it silently."""
     try:
-        options = {"queue": job.queue} if job.queue else {}
+        options: dict[str, Any] = {"queue": job.queue} if job.queue else {}
         _task(job.kind).apply_async(kwargs={**job.params, JOB_KWARG: str(job.id)},
                                     task_id=job.celery_task_id, **options)
     except Exception as exc:
