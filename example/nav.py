@@ -20,4 +20,6 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("Home", "home"),
+    NavItem("Live", "live", "Your own topic, live: events appear as they are published, "
+            "and nothing is lost across a reconnect."),
 ]

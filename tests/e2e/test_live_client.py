@@ -61,6 +61,14 @@ async def test_test_event_button_publishes_to_own_topic(make_user, login, contex
     await expect(event_texts(page)).to_have_text(["Test event from the server"])
 
 
+async def test_live_page_requires_login(page, live_site):
+    response = await page.request.post(f"{live_site.http_url}/live/ping/",
+                                       max_redirects=0)
+    assert response.status in (302, 403)
+    response = await page.request.get(f"{live_site.http_url}/live/", max_redirects=0)
+    assert response.status == 302
+
+
 async def test_reconnects_after_restart_and_gets_missed_events_once(start_server, make_user,
                                                                     login, context, page):
     server = start_server()
