@@ -136,7 +136,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # Demo LiveTasks (the "My jobs" page); tests route tasks to a queue of their own.
-CELERY_IMPORTS = ["example.jobs_demo"]
+CELERY_IMPORTS = ["example.jobs_demo", "example.notify_demo"]
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 
 LOGGING = {

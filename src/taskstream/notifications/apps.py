@@ -8,3 +8,9 @@ class NotificationsConfig(AppConfig):
     label = "taskstream_notifications"
     verbose_name = "taskstream notifications"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.apps import apps
+
+        if apps.is_installed("taskstream.jobs"):
+            from taskstream.notifications import receivers  # noqa: F401  (connects them)

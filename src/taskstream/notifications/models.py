@@ -17,8 +17,15 @@ class Notification(models.Model):
     data = models.JSONField(default=dict, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Optional idempotency key: one notification per recipient and key (NULL: no key).
+    key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "key"],
+                                    condition=models.Q(key__isnull=False),
+                                    name="ts_notif_recipient_key"),
+        ]
         indexes = [
             models.Index(fields=["recipient", "-id"], name="ts_notif_recipient_id"),
             models.Index(fields=["recipient", "read_at"], name="ts_notif_recipient_unread"),

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -28,16 +28,29 @@ def _topic(user_id: int) -> str:
 
 
 def notification_create(*, recipient: Any, kind: str, title: str, body: str = "", url: str = "",
-                        data: dict[str, Any] | None = None) -> Notification:
+                        data: dict[str, Any] | None = None,
+                        key: str | None = None) -> Notification:
     """Store a notification, then (once committed) publish ``notification.created``.
 
     Stored first: a browser that is offline now finds it in the log when it resubscribes
-    with its last cursor, or in the inbox API, so it is never only in flight.
+    with its last cursor, or in the inbox API, so it is never only in flight. With ``key``
+    a second call for the same recipient returns the first notification and publishes
+    nothing (a task that runs twice notifies once).
     """
-    notification = Notification.objects.create(
-        recipient=recipient, kind=kind[:64], title=title[:200], body=body, url=url[:500],
-        data=data or {},
-    )
+    if key is not None:
+        existing = Notification.objects.filter(recipient=recipient, key=key).first()
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                recipient=recipient, kind=kind[:64], title=title[:200], body=body,
+                url=url[:500], data=data or {}, key=key,
+            )
+    except IntegrityError:
+        if key is None:
+            raise
+        return Notification.objects.get(recipient=recipient, key=key)  # lost the race
     recipient_id = recipient.pk
 
     def announce() -> None:
@@ -120,9 +133,45 @@ def email_welcome_send(*, user_id: int) -> bool:
     )
 
 
-def email_welcome_schedule(*, user: Any) -> None:
-    """Queue the welcome e-mail for ``user`` once the current transaction commits."""
+WELCOME_TASK = "taskstream.notifications.send_welcome_email"
+
+
+def email_welcome_schedule(*, user: Any) -> Any:
+    """Queue the welcome e-mail for ``user`` once the current transaction commits.
+
+    With the jobs app installed it runs as the user's job (its attempts and retries are
+    visible like any job's) and returns the Job; otherwise it is a plain task.
+    """
+    from django.apps import apps
+
+    if apps.is_installed("taskstream.jobs"):
+        from taskstream.jobs import job_start
+
+        return job_start(kind=WELCOME_TASK, owner=user, params={"user_id": user.pk},
+                         idempotency_key="taskstream.welcome-email")
     from taskstream.notifications.tasks import send_welcome_email
 
     user_id = user.pk
-    transaction.on_commit(lambda: send_welcome_email.delay(user_id))
+    transaction.on_commit(lambda: send_welcome_email.delay(user_id=user_id))
+    return None
+
+
+def notification_job_finished(*, job_id: str, url: str = "") -> Notification | None:
+    """Tell a job's owner it finished (succeeded or failed), once per job."""
+    from taskstream.jobs.kinds import get_kind
+    from taskstream.jobs.models import Job
+
+    job = Job.objects.filter(pk=job_id).select_related("owner").first()
+    if job is None or job.state not in ("succeeded", "failed"):
+        return None  # cancelled, or this run lost the job to another: nothing to tell
+    kind = get_kind(job.kind)
+    label = kind.label if kind is not None else job.kind
+    ok = job.state == "succeeded"
+    return notification_create(
+        recipient=job.owner, kind=f"job.{job.state}",
+        title=f"{label} is ready" if ok else f"{label} failed",
+        body="" if ok else job.error_message[:500],
+        url=url.format(id=job.id) if url else "",
+        data={"job": str(job.id), "job_kind": job.kind, "state": job.state},
+        key=f"job:{job.id}:{job.state}",
+    )

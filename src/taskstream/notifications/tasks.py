@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import socket
 from smtplib import SMTPException
+from typing import Any
 
 from celery import shared_task
 
-from taskstream.notifications.services import email_welcome_send
+from taskstream.jobs.tasks import LiveTask
+from taskstream.notifications.services import WELCOME_TASK, email_welcome_send
 
 # What a mail server or the network does when it is briefly unwell: worth a retry.
 TRANSIENT_MAIL_ERRORS = (SMTPException, ConnectionError, TimeoutError, socket.gaierror)
 
 
+# A LiveTask, so that started as a job its retries show on the job; it also runs as a plain
+# task (``send_welcome_email.delay(user_id=...)``) when the jobs app is not installed.
 @shared_task(
-    name="taskstream.notifications.send_welcome_email",
+    base=LiveTask, bind=True, name=WELCOME_TASK,
     autoretry_for=TRANSIENT_MAIL_ERRORS,
     retry_backoff=True,  # 1 s, 2 s, 4 s ... with full jitter, capped below
     retry_backoff_max=600,
     retry_jitter=True,
     max_retries=6,
-    acks_late=True,
 )
-def send_welcome_email(user_id: int) -> bool:
+def send_welcome_email(self: Any, *, user_id: int) -> dict[str, Any]:
     """Send the welcome e-mail (idempotent: a retry or duplicate delivery sends one)."""
-    return email_welcome_send(user_id=user_id)
+    return {"sent": email_welcome_send(user_id=user_id)}
