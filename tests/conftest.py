@@ -96,7 +96,7 @@ def start_server(server_env: dict[str, str]) -> Iterator[Callable[..., ServerPro
     LOG_DIR.mkdir(parents=True, exist_ok=True)
 
     def start(workers: int = 1, **env: str) -> ServerProcess:
-        log = LOG_DIR / f"server-{len(started)}.log"
+        log = LOG_DIR / f"server-{os.getpid()}-{len(started)}.log"
         server = ServerProcess(env={**server_env, **env}, workers=workers, cwd=ROOT, log=log)
         started.append(server.start())
         return server

@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> None:
         ws_max_size=conf.MAX_FRAME_BYTES,
         ws_ping_interval=conf.HEARTBEAT,
         ws_ping_timeout=conf.HEARTBEAT,
+        # permessage-deflate would compress every event once per socket: fan-out cost
+        # grows with compression work instead of staying one pre-encoded write.
+        ws_per_message_deflate=False,
         lifespan="off",
         access_log=False,
         timeout_graceful_shutdown=5,

@@ -57,7 +57,7 @@ _TRANSITIONS = {
 class Subscription:
     """One socket's interest in one topic: ordering, dedupe and the replay buffer."""
 
-    __slots__ = ("buffer", "conn", "epoch", "key", "kind", "last", "topic")
+    __slots__ = ("buffer", "conn", "epoch", "key", "kind", "last", "resyncing", "topic")
 
     def __init__(self, conn: Connection, topic: str, kind: TopicKind, key: str) -> None:
         self.conn = conn
@@ -68,6 +68,7 @@ class Subscription:
         self.last: StreamId = ZERO
         # While not None, live events are parked here until the log replay is written.
         self.buffer: list[tuple[StreamId | None, str]] | None = []
+        self.resyncing = False
 
     def deliver(self, sid: StreamId | None, frame: str) -> None:
         if self.buffer is not None:
@@ -81,6 +82,9 @@ class Subscription:
 
     def resync(self) -> None:
         """Park live events and replay what the fan-out may have missed (after a reconnect)."""
+        if self.resyncing:
+            return
+        self.resyncing = True
         if self.buffer is None:
             self.buffer = []
         self.conn.spawn(self.conn.resync(self))
@@ -171,7 +175,10 @@ class Connection:
     def _overflow(self) -> None:
         logger.info("hub: closing slow consumer %s (outbound queue full)", self.id)
         self._detach_all()
-        self._backlog = deque([{"type": "websocket.close", "code": p.CLOSE_SLOW_CONSUMER}])
+        # Drop what is queued; the close frame goes out right after the send in flight.
+        assert self._backlog is not None
+        self._backlog.clear()
+        self._backlog.append({"type": "websocket.close", "code": p.CLOSE_SLOW_CONSUMER})
         self._backlog_bytes = 0
         self._move(State.CLOSING)
 
@@ -362,8 +369,25 @@ class Connection:
             sub.deliver(sid, event)
 
     async def resync(self, sub: Subscription) -> None:
-        await get_fanout().ready(sub.topic)
-        await self.catch_up(sub, Cursor(sub.epoch, sub.last))
+        """Replay what a Pub/Sub outage may have hidden; if Redis stays away, hang up.
+
+        Closing (1013, try again later) is the safe fallback: the client reconnects and
+        resubscribes with its last cursor, so it still gets every event or a ``gap``.
+        """
+        delay = 0.1
+        try:
+            for _attempt in range(6):
+                try:
+                    await get_fanout().ready(sub.topic)
+                    await self.catch_up(sub, Cursor(sub.epoch, sub.last))
+                    return
+                except Exception as exc:
+                    logger.warning("hub: resync of %s failed (%s); retrying", sub.topic, exc)
+                    await asyncio.sleep(delay)
+                    delay *= 2
+            self.close(p.CLOSE_TRY_AGAIN)
+        finally:
+            sub.resyncing = False
 
     def _unsubscribe(self, topic: str) -> None:
         sub = self.subs.pop(topic, None)
@@ -405,8 +429,14 @@ async def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
             if yielded is None:
                 await asyncio.sleep(0)
             else:
+                # What Task.__step does with a future a coroutine yields: clear the
+                # "blocking" flag, then wait for it to be done.
+                yielded._asyncio_future_blocking = False
                 try:
                     await yielded
+                except asyncio.CancelledError:
+                    if not yielded.done():
+                        raise  # this task was cancelled, not the future
                 except BaseException:  # the coroutine sees it when stepped again
                     pass
             try:

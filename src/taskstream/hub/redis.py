@@ -14,6 +14,8 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from taskstream.conf import conf
 
@@ -78,4 +80,7 @@ def pubsub_client() -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(
         conf.REDIS_URL, socket_timeout=None, socket_connect_timeout=5, socket_keepalive=True,
         health_check_interval=30, decode_responses=True,
+        # No silent reconnect inside redis-py: the fan-out must see every reconnect,
+        # because events published meanwhile have to be replayed from the log.
+        retry=Retry(NoBackoff(), 0),
     )

@@ -1,0 +1,93 @@
+"""The log's exactly-once vs gap decision, against a real Redis through the publish path."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from taskstream.exceptions import EventTooLarge, HubUsageError, InvalidTopic
+from taskstream.hub import keys, log, publish
+from taskstream.hub.cursor import Cursor, parse_cursor
+from taskstream.hub.redis import script, sync_client
+
+
+def read(topic: str, since: str | None) -> log.Replay:
+    cursor = parse_cursor(since) if since is not None else None
+    keys_, args = log.read_args(topic, cursor)
+    raw = script(sync_client(), log.READ_LUA)(keys=keys_, args=args)
+    return log.decode_replay(f'"{topic}"', cursor, raw)
+
+
+def test_replay_after_a_cursor_is_exactly_the_later_events():
+    cursors = [publish("user:901", "tick", {"n": n}) for n in range(10)]
+    replay = read("user:901", cursors[3])
+    assert not replay.gap
+    assert [str(Cursor(replay.latest.epoch, sid)) for sid, _ in replay.events] == cursors[4:]
+    assert str(replay.latest) == cursors[-1]
+    assert read("user:901", cursors[-1]).events == []
+
+
+def test_empty_topic_cursor_then_events_is_not_a_gap():
+    empty = read("user:902", None).latest
+    assert str(empty).endswith("-0-0")
+    publish("user:902", "tick", {})
+    replay = read("user:902", str(empty))
+    assert not replay.gap and len(replay.events) == 1
+
+
+def test_trimmed_history_is_a_gap_but_recent_cursors_are_not():
+    with override_settings(TASKSTREAM={**settings.TASKSTREAM, "LOG_MAXLEN": 10}):
+        cursors = [publish("user:903", "tick", {"n": n}) for n in range(500)]
+        assert read("user:903", cursors[0]).gap
+        recent = read("user:903", cursors[-5])
+    assert not recent.gap and len(recent.events) == 4
+
+
+def test_wiped_log_is_a_gap():
+    cursor = publish("user:904", "tick", {})
+    client = sync_client()
+    client.delete(keys.epoch_key(), keys.log_key("user:904"))  # what a restart without disk does
+    assert read("user:904", cursor).gap
+
+
+def test_unknown_cursor_in_this_epoch_is_a_gap():
+    cursor = publish("user:905", "tick", {})
+    epoch = cursor.split("-")[0]
+    assert read("user:905", f"{epoch}-1-0").gap
+
+
+def test_ephemeral_events_are_not_logged():
+    before = read("user:906", None).latest
+    assert publish("user:906", "typing", {"who": "a"}, ephemeral=True) is None
+    assert read("user:906", None).latest == before
+
+
+def test_publish_rejects_bad_input():
+    with pytest.raises(InvalidTopic):
+        publish("No Spaces", "x", {})
+    with pytest.raises(InvalidTopic):
+        publish("user:1", "Bad Event", {})
+    with pytest.raises(HubUsageError):
+        publish("user:1", "x", ["not", "a", "mapping"])  # type: ignore[arg-type]
+    with pytest.raises(EventTooLarge):
+        publish("user:1", "x", {"blob": "x" * 70_000})
+
+
+async def test_sync_publish_in_async_code_is_a_clear_error():
+    with pytest.raises(HubUsageError, match="apublish"):
+        publish("user:1", "x", {})
+
+
+def test_apublish_outside_a_loop_is_a_clear_error():
+    from taskstream.hub import apublish
+
+    with pytest.raises(HubUsageError, match="publish"):
+        apublish("user:1", "x", {})
+
+
+async def test_apublish_returns_the_cursor():
+    from taskstream.hub import apublish
+
+    cursor = await apublish("user:907", "tick", {"n": 1})
+    assert cursor is not None and parse_cursor(cursor)

@@ -1,0 +1,184 @@
+"""The hub under stress: several processes, slow and dead peers, Redis restarts, fuzzing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from typing import Any
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.test import override_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from taskstream.hub import publish
+from taskstream.testing import HubClient, RedisProcess
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def apub(topic: str, event: str, data: dict[str, Any]) -> str | None:
+    return await sync_to_async(publish)(topic, event, data)
+
+
+async def staff_cookie(make_user, session_cookie) -> str:
+    staff = await sync_to_async(make_user)(is_staff=True)
+    return await sync_to_async(session_cookie)(staff)
+
+
+async def test_events_reach_subscribers_on_every_server_process(start_server, make_user,
+                                                                session_cookie):
+    cookie = await staff_cookie(make_user, session_cookie)
+    one, two = start_server(), start_server()
+    pooled = start_server(workers=2)  # uvicorn --workers 2: the kernel spreads the sockets
+    clients = [await HubClient.connect(s.ws_url, cookie=cookie) for s in (one, two)]
+    clients += [await HubClient.connect(pooled.ws_url, cookie=cookie) for _ in range(6)]
+    for client in clients:
+        await client.subscribe("ops")
+    for n in range(5):
+        await apub("ops", "deploy.step", {"n": n})
+    for client in clients:
+        assert [e["data"]["n"] for e in await client.events(5)] == list(range(5))
+        await client.close()
+
+
+async def test_idle_socket_outlives_the_redis_client_read_timeout(connect, make_user,
+                                                                   session_cookie):
+    # redis-py 8 reads time out after 5 s by default; the naive pattern loses sockets to it.
+    client = await connect(cookie=await staff_cookie(make_user, session_cookie))
+    await client.subscribe("ops")
+    await asyncio.sleep(6.5)
+    await apub("ops", "after.idle", {})
+    assert (await client.expect("event"))["event"] == "after.idle"
+
+
+async def test_slow_consumer_is_closed_4408_without_slowing_others(start_server, make_user,
+                                                                   session_cookie):
+    server = start_server(TASKSTREAM_JSON=json.dumps({"OUTBOUND_QUEUE_BYTES": 65536}))
+    cookie = await staff_cookie(make_user, session_cookie)
+    fast = await HubClient.connect(server.ws_url, cookie=cookie)
+    await fast.subscribe("ops")
+    # A small receive buffer (set before connect, so the kernel cannot grow it) and
+    # max_queue=1: the slow client stops taking data almost at once.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    sock.connect(("127.0.0.1", server.port))
+    sock.setblocking(False)
+    slow = await HubClient.connect(server.ws_url, cookie=cookie, max_queue=1, sock=sock)
+    await slow.subscribe("ops")
+    blob = os.urandom(8_000).hex()  # incompressible, should a proxy compress
+    total = 600  # ~10 MB: far beyond socket buffers plus the 64 KiB outbound queue
+
+    async def drain_fast() -> list[int]:
+        return [e["data"]["n"] for e in await fast.events(total, timeout=30)]
+
+    reader = asyncio.create_task(drain_fast())
+    for n in range(total):
+        await apub("ops", "bulk", {"n": n, "blob": blob})
+    assert await reader == list(range(total))
+    # Now the slow client reads what it was sent: a prefix of the events, then 4408.
+    received = []
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        while True:
+            received.append(await slow.recv(timeout=30))
+    assert info.value.rcvd is not None and info.value.rcvd.code == 4408
+    numbers = [f["data"]["n"] for f in received if f["type"] == "event"]
+    assert numbers == list(range(len(numbers))) and len(numbers) < total
+    await fast.close()
+
+
+async def test_redis_restart_turns_into_a_gap_and_service_resumes(start_server, make_user,
+                                                                  session_cookie):
+    redis = RedisProcess().start()
+    try:
+        server = start_server(REDIS_URL=redis.url)
+        cookie = await staff_cookie(make_user, session_cookie)
+        with override_settings(TASKSTREAM={**settings.TASKSTREAM, "REDIS_URL": redis.url}):
+            client = await HubClient.connect(server.ws_url, cookie=cookie)
+            await client.subscribe("ops")
+            await apub("ops", "before", {})
+            before = await client.expect("event")
+            redis.restart()  # no persistence: the log and its epoch are gone
+            # The server reconnects its Pub/Sub by itself and resyncs the subscription.
+            gap = await client.expect("gap", timeout=15)
+            assert gap["topic"] == "ops" and gap["cursor"].split("-")[0] != (
+                before["cursor"].split("-")[0])
+            await apub("ops", "after", {})
+            assert (await client.expect("event"))["event"] == "after"
+            # A new socket with the old cursor is told about the gap as well.
+            late = await HubClient.connect(server.ws_url, cookie=cookie)
+            await late.subscribe("ops", since=before["cursor"])
+            await late.expect("gap")
+            await client.close()
+            await late.close()
+    finally:
+        redis.close()
+
+
+async def test_dead_peer_is_closed_after_two_heartbeats(start_server):
+    server = start_server(TASKSTREAM_JSON=json.dumps({"HEARTBEAT": 1}))
+    loop = asyncio.get_running_loop()
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.setblocking(False)
+    handshake = (
+        f"GET /ws/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await loop.sock_sendall(sock, handshake.encode())
+    # A peer that never answers pings: the server must hang up on its own.
+    data = b""
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                chunk = await loop.sock_recv(sock, 4096)
+                if not chunk:
+                    break
+                data += chunk
+    finally:
+        sock.close()
+    assert b"101 Switching Protocols" in data
+
+
+frames = st.one_of(
+    st.text(max_size=300),
+    st.binary(max_size=100).map(lambda b: b.decode("latin-1")),
+    st.builds(json.dumps, st.dictionaries(
+        st.sampled_from(["type", "topic", "since", "id", "event", "data", "token"]),
+        st.one_of(st.none(), st.integers(), st.text(max_size=30),
+                  st.sampled_from(["subscribe", "publish", "ping", "auth", "unsubscribe",
+                                   "user:1", "ops", "room:x", "zz-1-1"])),
+        max_size=6)),
+)
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batch=st.lists(frames, min_size=1, max_size=8))
+def test_fuzzed_frames_get_answers_and_others_keep_being_served(hub_server, batch):
+    async def run() -> None:
+        client = await HubClient.connect(hub_server.ws_url)
+        bystander = await HubClient.connect(hub_server.ws_url)
+        try:
+            for text in batch:
+                await client.send(text)
+            await client.send({"type": "ping", "id": "end"})
+            while True:  # every frame is answered or the socket closes cleanly
+                frame = await client.recv()
+                assert frame["type"] in ("error", "pong", "subscribed", "unsubscribed", "welcome")
+                if frame.get("id") == "end" and frame["type"] == "pong":
+                    break
+        except websockets.ConnectionClosed as exc:
+            assert exc.rcvd is not None and exc.rcvd.code in (1000, 1009, 4429)
+        finally:
+            await client.close()
+        await bystander.send({"type": "ping", "id": 1})
+        assert await bystander.expect("pong") == {"type": "pong", "id": 1}
+        await bystander.close()
+
+    asyncio.run(run())
