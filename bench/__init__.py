@@ -1,0 +1,1 @@
+"""Benchmarks: taskstream's hub beside the naive Celery + Channels pattern (``make bench-hub``)."""
