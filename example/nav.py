@@ -22,4 +22,6 @@ NAV: list[NavItem] = [
     NavItem("Home", "home"),
     NavItem("Live", "live", "Your own topic, live: events appear as they are published, "
             "and nothing is lost across a reconnect."),
+    NavItem("My jobs", "jobs", "Start background jobs and watch them live: progress bars, "
+            "retries, cancel and retry buttons, results."),
 ]

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from example import live, views
+from example import jobs_page, live, views
 from taskstream.api import api
 
 urlpatterns = [
@@ -15,4 +15,5 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("live/", live.live_page, name="live"),
     path("live/ping/", live.live_ping, name="live-ping"),
+    path("jobs/", jobs_page.jobs_page, name="jobs"),
 ]
