@@ -24,4 +24,6 @@ NAV: list[NavItem] = [
             "and nothing is lost across a reconnect."),
     NavItem("My jobs", "jobs", "Start background jobs and watch them live: progress bars, "
             "retries, cancel and retry buttons, results."),
+    NavItem("Rooms", "rooms", "Chat with history, live messages, who is here and who is "
+            "typing; it keeps working through a network drop."),
 ]
