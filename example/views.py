@@ -9,9 +9,13 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
+
+from example.signup_form import SignupForm
+from taskstream.notifications.services import email_welcome_schedule
 
 DEMO_USERNAME = "demo"
 
@@ -37,9 +41,11 @@ def signup(request: HttpRequest) -> HttpResponse:
     """Create an account and sign in with it."""
     if request.user.is_authenticated:
         return redirect("home")
-    form: UserCreationForm[Any] = UserCreationForm(request.POST or None)
+    form: UserCreationForm[Any] = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
+        with transaction.atomic():
+            user = form.save()
+            email_welcome_schedule(user=user)  # a job, sent once the account is committed
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
