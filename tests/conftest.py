@@ -138,6 +138,23 @@ def session_cookie() -> Callable[[Any], str]:
     return cookie
 
 
+@pytest.fixture(autouse=True)
+def _close_sync_to_async_db_connections() -> Iterator[None]:
+    """Close the DB connections of the thread ``sync_to_async`` runs DB work in.
+
+    That thread outlives every test; a connection left open in it makes PostgreSQL refuse
+    to drop the test database at the end of the session ("being accessed by other users").
+    """
+    yield
+    import asyncio
+
+    from asgiref.sync import SyncToAsync, sync_to_async
+    from django.db import connections
+
+    if SyncToAsync.single_thread_executor._threads:  # used by this session at all
+        asyncio.run(sync_to_async(connections.close_all)())
+
+
 @pytest.fixture
 async def connect(hub_server: ServerProcess) -> AsyncIterator[Callable[..., Any]]:
     """``await connect(cookie=...)``: a HubClient on the shared server, closed after the test."""
