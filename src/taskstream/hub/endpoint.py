@@ -93,19 +93,27 @@ class Subscription:
 class Connection:
     """One WebSocket: its user, subscriptions, rate limit and outbound queue."""
 
-    def __init__(self, scope: Scope, send: Send) -> None:
-        self.scope = scope
+    # Thousands of these live per process: slots, and nothing kept that only the
+    # handshake needs (idle memory per socket is a target in bench/).
+    __slots__ = ("_backlog", "_backlog_bytes", "_refilled", "_send", "_strikes", "_tasks",
+                 "_tokens", "state", "subs", "user")
+
+    def __init__(self, send: Send) -> None:
         self._send = send
         self.state = State.CONNECTING
         self.user: Any = None
         self.subs: dict[str, Subscription] = {}
-        self.id = f"{id(self):x}"
         self._backlog: deque[str | dict[str, Any]] | None = None
         self._backlog_bytes = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] | None = None
         self._tokens = float(conf.RATE_BURST)
         self._refilled = time.monotonic()
         self._strikes = 0
+
+    @property
+    def id(self) -> str:
+        """An id unique among live connections of this process (presence, logs)."""
+        return f"{id(self):x}"
 
     # -- state machine ---------------------------------------------------------------
 
@@ -195,29 +203,23 @@ class Connection:
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
+        if self._tasks is not None:
+            self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("hub connection task failed", exc_info=task.exception())
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def run(self, receive: Receive) -> None:
+    async def run(self, scope: Scope, receive: Receive) -> None:
         message = await receive()
-        if message["type"] != "websocket.connect":
+        if message["type"] != "websocket.connect" or not await self._handshake(scope):
             return
-        headers = dict(self.scope.get("headers") or [])
-        if not origin_allowed(headers):
-            await self._send({"type": "websocket.close", "code": 403})
-            self.state = State.CLOSED
-            return
-        self.user = await self._initial_user(headers)
-        await self._send({"type": "websocket.accept"})
-        self._move(State.OPEN)
-        self.write(p.welcome_frame(self._user_id(), conf.HEARTBEAT))
         try:
             while True:
                 message = await receive()
@@ -230,13 +232,25 @@ class Connection:
         finally:
             self._detach_all()
             self.state = State.CLOSED
-            for task in list(self._tasks):
+            for task in list(self._tasks or ()):
                 task.cancel()
 
-    async def _initial_user(self, headers: dict[bytes, bytes]) -> Any:
+    async def _handshake(self, scope: Scope) -> bool:
+        headers = dict(scope.get("headers") or [])
+        if not origin_allowed(headers):
+            await self._send({"type": "websocket.close", "code": 403})
+            self.state = State.CLOSED
+            return False
+        self.user = await self._initial_user(scope, headers)
+        await self._send({"type": "websocket.accept"})
+        self._move(State.OPEN)
+        self.write(p.welcome_frame(self._user_id(), conf.HEARTBEAT))
+        return True
+
+    async def _initial_user(self, scope: Scope, headers: dict[bytes, bytes]) -> Any:
         from django.contrib.auth.models import AnonymousUser
 
-        scoped = self.scope.get("user")
+        scoped = scope.get("user")
         if scoped is not None and getattr(scoped, "is_authenticated", False):
             return scoped
         if b"origin" not in headers:  # not a browser: cookies are not trusted, use `auth`
@@ -453,7 +467,7 @@ class HubEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             raise ValueError("the taskstream hub endpoint only serves WebSocket connections")
-        await Connection(scope, send).run(receive)
+        await Connection(send).run(scope, receive)
 
 
 application = HubEndpoint()
