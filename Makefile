@@ -38,5 +38,9 @@ lint: $(STAMP)
 bench-hub: $(STAMP)
 	$(BIN)/python -m bench.hub
 
+# Live jobs beside the naive Celery + Channels pattern (ARGS="--quick" for a short run).
+bench-jobs: $(STAMP)
+	$(BIN)/python -m bench.jobs $(ARGS)
+
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -71,8 +71,9 @@ async def test_progress_arrives_in_order_then_one_success(make_user, session_coo
     assert names[-1] == "job.succeeded" and names.count("job.succeeded") == 1
     assert "job.started" in names
     progress = [e["data"]["progress"]["current"] for e in events if e["event"] == "job.progress"]
-    assert progress == sorted(progress) and progress[-1] == 5  # in order, last value kept
+    assert progress and progress == sorted(progress)  # in order (coalesced to a bounded rate)
     final = events[-1]["data"]
+    assert final["progress"]["current"] == 5  # the last value is always delivered
     assert final["state"] == "succeeded" and final["result"] == {"steps": 5}
     assert final["progress"]["percent"] == 100.0 and final["attempt"] == 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from taskstream.hub import publish
+from taskstream.hub.batch import publish_many
 from taskstream.jobs.snapshot import job_snapshot
 
 if TYPE_CHECKING:
@@ -30,9 +30,8 @@ def job_publish(job: Job, event: str) -> str | None:
     """
     data = job_snapshot(job)
     try:
-        cursor = publish(f"job:{job.id}", event, data)
-        publish(f"user:{job.owner_id}", event, data)
+        cursors = publish_many([f"job:{job.id}", f"user:{job.owner_id}"], event, data)
     except Exception:
         logger.exception("could not publish %s for job %s", event, job.id)
         return None
-    return cursor
+    return cursors[0]

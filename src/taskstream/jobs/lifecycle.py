@@ -48,7 +48,8 @@ class Run:
         self.token = job.run_token
         self.lock = threading.Lock()
         self.pending: tuple[int, int | None, str] | None = None
-        self.last_flush = 0.0
+        # job.started was just published: the first progress event waits its turn too.
+        self.last_flush = time.monotonic()
         self.last_heartbeat = time.monotonic()
         self.last_check = time.monotonic()
         self.lost = False  # another run took the job, or it was cancelled by termination
@@ -124,10 +125,17 @@ class Run:
     # The way out ---------------------------------------------------------------------------
 
     def _finish(self, state: State, event: str, **fields: Any) -> bool:
-        """Move the job out of ``running`` if this run still holds it; publish once."""
+        """Move the job out of ``running`` if this run still holds it; publish once.
+
+        Progress still held back by the rate limit goes into the same UPDATE: the final
+        event's snapshot carries it, so the last value is delivered without an extra event.
+        """
         with self.lock:
-            if self.pending is not None:
-                self._flush()
+            if self.pending is not None and not self.lost:
+                current, total, message = self.pending
+                self.pending = None
+                fields.update(progress_current=current, progress_total=total,
+                              progress_message=message)
             now = timezone.now()
             fields.setdefault("finished_at", now)
             updated = self._mine().update(state=state, run_token="", updated_at=now,

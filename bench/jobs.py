@@ -1,0 +1,451 @@
+"""``make bench-jobs``: live jobs beside the naive Celery + Channels pattern, in one run.
+
+Scenarios (embedded default: SQLite + one Redis as hub log and broker; 2 prefork workers):
+
+* latency: a task's progress call → a browser-like WebSocket client, and enqueue → the
+  first progress event at the client (the baseline's "e2e"), for both patterns;
+* throughput: no-op LiveTask jobs (row, start, 10 progress calls, finish, events) per
+  second, vs plain Celery no-op tasks and the naive ``process_report`` task;
+* progress cost: how often one job can call ``progress()`` before it slows by 5 %;
+* recovery: SIGKILL of the worker running a job → the job running again → succeeded.
+
+Results: ``bench/results/jobs-<ts>.json`` (and ``jobs-latest.json`` for a full run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+from bench.harness import Env, Server
+from bench.hub import machine
+from bench.stats import percentiles
+from taskstream.testing import HubClient
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+LOG_DIR = ROOT / "var" / "bench"
+
+FULL = {"latency": {"updates": 500, "gap": 0.01, "e2e": 300},
+        "throughput": {"jobs": 1000, "plain": 2000, "naive": 1000},
+        "progress_cost": {"work_us": [1000, 100, 20, 5], "seconds": 1.0, "repeat": 3},
+        "recovery": {"steps": 40, "step_seconds": 0.1, "kill_at": 5}}
+QUICK = {"latency": {"updates": 100, "gap": 0.01, "e2e": 50},
+         "throughput": {"jobs": 200, "plain": 400, "naive": 200},
+         "progress_cost": {"work_us": [100, 5], "seconds": 0.5, "repeat": 1},
+         "recovery": {"steps": 20, "step_seconds": 0.1, "kill_at": 3}}
+# The recovery scenario's worker settings (production defaults: 10 s / 60 s / 30 s).
+RECOVERY_SETTINGS = {"JOB_HEARTBEAT_INTERVAL": 1, "JOB_HEARTBEAT_TIMEOUT": 5,
+                     "JOB_REAPER_INTERVAL": 2}
+
+
+class Worker:
+    """A Celery worker subprocess in its own process group."""
+
+    def __init__(self, app: str, env: dict[str, str], queue: str, *, concurrency: int = 2,
+                 beat: bool = False, name: str = "w") -> None:
+        self.log = LOG_DIR / f"worker-{name}.log"
+        self.argv = [sys.executable, "-m", "celery", "-A", app, "worker", "-P", "prefork",
+                     "-c", str(concurrency), "-Q", queue, "-n", f"{name}@%h",
+                     "--without-gossip", "--without-mingle", "--without-heartbeat",
+                     "--loglevel", "INFO"]
+        if beat:
+            self.argv += ["-B", "-S", "celery.beat:Scheduler",
+                          "-s", str(LOG_DIR / f"beat-{name}")]
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        self.log.write_bytes(b"")
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while b" ready." not in self.log.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start; see {self.log}")
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self.proc = None
+
+
+class Bench:
+    def __init__(self, env: Env, server_cpu: int) -> None:
+        self.env = env
+        self.server_cpu = server_cpu
+        self.user = env.users[0]
+        self.cookie = env.cookies[self.user]
+        self.hub_env = {**env.hub_env, "CELERY_TASK_DEFAULT_QUEUE": "benchjobs",
+                        "TASKSTREAM_JSON": "{}"}
+        # One broker for both patterns (CELERY_BROKER_URL in the environment would win over
+        # any other URL given to a Celery app in this process anyway).
+        self.naive_env = {**env.naive_env, "NAIVE_BROKER_URL": env.redis.url,
+                          "NAIVE_REDIS_URL": env.redis.url, "NAIVE_QUEUE": "benchnaive"}
+
+    def hub_worker(self, name: str, queue: str = "benchjobs", concurrency: int = 2,
+                   beat: bool = False, **settings: Any) -> Worker:
+        env = {**self.hub_env, "TASKSTREAM_JSON": json.dumps(settings),
+               "CELERY_TASK_DEFAULT_QUEUE": queue}
+        return Worker("bench.jobs_tasks", env, queue, concurrency=concurrency, beat=beat,
+                      name=name)
+
+    def naive_worker(self) -> Worker:
+        return Worker("bench.jobs_naive", self.naive_env, "benchnaive", name="naive")
+
+    def user_obj(self) -> Any:
+        from django.contrib.auth import get_user_model
+
+        return get_user_model().objects.get(pk=self.user)
+
+    # Latency -------------------------------------------------------------------------------
+
+    async def latency(self, updates: int, gap: float, e2e: int) -> dict[str, Any]:
+        from taskstream.jobs import job_start
+
+        out: dict[str, Any] = {}
+        owner = await asyncio.to_thread(self.user_obj)
+        server = Server("hub", self.env, self.server_cpu, LOG_DIR).start()
+        # Every call flushes (a 1 ms floor instead of 100 ms): each call is one sample.
+        worker = await asyncio.to_thread(
+            self.hub_worker("lat", JOB_PROGRESS_INTERVAL=0.001).start)
+        try:
+            client = await HubClient.connect(server.url(self.user), cookie=self.cookie)
+            await client.subscribe(f"user:{self.user}")
+            # enqueue → first progress event at the client, one job at a time
+            e2e_ms: list[float] = []
+            for _ in range(e2e + 10):
+                began = time.time_ns()
+                job = await asyncio.to_thread(job_start, kind="bench.probe", owner=owner,
+                                              params={"updates": 1})
+                while True:
+                    frame = await client.expect("event", 10)
+                    if frame["event"] == "job.progress" and frame["data"]["id"] == str(job.pk):
+                        e2e_ms.append((time.time_ns() - began) / 1e6)
+                    if frame["event"] == "job.succeeded" and frame["data"]["id"] == str(job.pk):
+                        break
+            # task's progress() → client, many updates of one job
+            job = await asyncio.to_thread(job_start, kind="bench.probe", owner=owner,
+                                          params={"updates": updates, "gap": gap})
+            hop_ms: list[float] = []
+            while True:
+                frame = await client.expect("event", 10)
+                now = time.time_ns()
+                if frame["event"] == "job.progress" and frame["data"]["id"] == str(job.pk):
+                    hop_ms.append((now - int(frame["data"]["progress"]["message"])) / 1e6)
+                if frame["event"] == "job.succeeded" and frame["data"]["id"] == str(job.pk):
+                    break
+            await client.close()
+            out["taskstream"] = {"task_to_client_ms": percentiles(hop_ms[10:]),
+                                 "enqueue_to_client_ms": percentiles(e2e_ms[10:]),
+                                 "samples": [len(hop_ms) - 10, len(e2e_ms) - 10]}
+        finally:
+            await asyncio.to_thread(worker.stop)
+            server.stop()
+        out["naive"] = await self.naive_latency(updates, gap, e2e)
+        return out
+
+    async def naive_latency(self, updates: int, gap: float, e2e: int) -> dict[str, Any]:
+        server = Server("naive", self.env, self.server_cpu, LOG_DIR).start()
+        worker = await asyncio.to_thread(self.naive_worker().start)
+        try:
+            from celery import Celery
+
+            app = Celery("naive-client", broker=self.naive_env["NAIVE_BROKER_URL"])
+            app.conf.task_default_queue = "benchnaive"
+            async with websockets.connect(server.url(self.user), max_size=None) as ws:
+                await asyncio.sleep(0.2)  # group_add happens after accept
+                hop_ms: list[float] = []
+                e2e_ms: list[float] = []
+                # The naive pattern has no progress API: one task per event, sent `gap` apart
+                # for the task → client hop, then one at a time for enqueue → client.
+                for i in range(updates + e2e + 20):
+                    began = time.time_ns()
+                    await asyncio.to_thread(app.send_task, "naive.progress",
+                                            args=[self.user, began])
+                    payload = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    now = time.time_ns()
+                    hop_ms.append((now - payload["task_ns"]) / 1e6)
+                    e2e_ms.append((now - payload["enqueued_ns"]) / 1e6)
+                    if i < updates:
+                        await asyncio.sleep(gap)
+            return {"task_to_client_ms": percentiles(hop_ms[10:]),
+                    "enqueue_to_client_ms": percentiles(e2e_ms[10:]),
+                    "samples": len(hop_ms) - 10}
+        finally:
+            await asyncio.to_thread(worker.stop)
+            server.stop()
+
+    # Throughput ----------------------------------------------------------------------------
+
+    async def throughput(self, jobs: int, plain: int, naive: int) -> dict[str, Any]:
+        import redis as redis_lib
+        from celery import Celery
+
+        from taskstream.jobs import job_start
+        from taskstream.jobs.models import Job
+
+        owner = await asyncio.to_thread(self.user_obj)
+        out: dict[str, Any] = {}
+        worker = await asyncio.to_thread(self.hub_worker("tput").start)
+        try:
+            def run_jobs() -> dict[str, Any]:
+                Job.objects.all().delete()
+                began = time.monotonic()
+                for _ in range(jobs):
+                    job_start(kind="bench.noop", owner=owner, params={"updates": 10})
+                enqueued = time.monotonic() - began
+                while Job.objects.filter(state="succeeded").count() < jobs:
+                    time.sleep(0.02)
+                total = time.monotonic() - began
+                return {"jobs": jobs, "total_s": round(total, 3),
+                        "jobs_per_s": round(jobs / total, 1),
+                        "enqueue_per_s": round(jobs / enqueued, 1)}
+
+            out["livetask"] = await asyncio.to_thread(run_jobs)
+        finally:
+            await asyncio.to_thread(worker.stop)
+
+        counter = redis_lib.Redis.from_url(self.naive_env["NAIVE_REDIS_URL"])
+        app = Celery("naive-client", broker=self.naive_env["NAIVE_BROKER_URL"])
+        app.conf.task_default_queue = "benchnaive"
+        server = Server("naive", self.env, self.server_cpu, LOG_DIR).start()
+        worker = await asyncio.to_thread(self.naive_worker().start)
+        try:
+            def run_naive(name: str, count: int, args: list[Any]) -> dict[str, Any]:
+                counter.delete("naivebench:done")
+                began = time.monotonic()
+                for _ in range(count):
+                    app.send_task(name, args=args)
+                while int(counter.get("naivebench:done") or 0) < count:
+                    time.sleep(0.02)
+                total = time.monotonic() - began
+                return {"tasks": count, "total_s": round(total, 3),
+                        "tasks_per_s": round(count / total, 1)}
+
+            out["plain_celery_noop"] = await asyncio.to_thread(run_naive, "naive.noop", plain, [])
+            # With a browser listening, as in the guides: 11 group_sends per task.
+            async with websockets.connect(server.url(self.user), max_size=None) as ws:
+                async def drain() -> None:
+                    with contextlib.suppress(Exception):
+                        while True:
+                            await ws.recv()
+
+                reader = asyncio.ensure_future(drain())
+                out["naive_process_report"] = await asyncio.to_thread(
+                    run_naive, "naive.process_report", naive, [self.user, 10])
+                reader.cancel()
+        finally:
+            await asyncio.to_thread(worker.stop)
+            server.stop()
+        live = out["livetask"]["jobs_per_s"]
+        out["ratio_livetask_vs_plain"] = round(live / out["plain_celery_noop"]["tasks_per_s"], 3)
+        out["ratio_livetask_vs_naive"] = round(
+            live / out["naive_process_report"]["tasks_per_s"], 3)
+        return out
+
+    # Progress cost -------------------------------------------------------------------------
+
+    async def progress_cost(self, work_us: list[float], seconds: float,
+                            repeat: int) -> dict[str, Any]:
+        from taskstream.jobs import job_start
+        from taskstream.jobs.models import Job
+
+        owner = await asyncio.to_thread(self.user_obj)
+        worker = await asyncio.to_thread(self.hub_worker("cost", concurrency=1).start)
+
+        # Empty loop turns per µs of CPU, measured here (same interpreter and machine).
+        began, turns = time.process_time(), 2_000_000
+        for _ in range(turns):
+            pass
+        per_us = turns / ((time.process_time() - began) * 1e6)
+
+        def run(work: float, report: bool) -> float:
+            iterations = max(1, int(seconds * 1e6 / work))
+            job = job_start(kind="bench.progress_cost", owner=owner,
+                            params={"loops": max(1, int(work * per_us)),
+                                    "iterations": iterations, "report": report})
+            while True:
+                job.refresh_from_db()
+                if job.state == "succeeded":
+                    return float(job.result["cpu_s"])
+                if job.state in ("failed", "cancelled"):
+                    raise RuntimeError(job.error_message)
+                time.sleep(0.02)
+
+        rows = []
+        try:
+            for work in work_us:
+                plain, reported = [], []
+                for _ in range(repeat):  # interleaved, so drifting load hits both alike
+                    plain.append(await asyncio.to_thread(run, work, False))
+                    reported.append(await asyncio.to_thread(run, work, True))
+                iterations = max(1, int(seconds * 1e6 / work))
+                best_plain, best_reported = min(plain), min(reported)
+                rows.append({"work_us_per_step": work,
+                             "progress_calls_per_s": round(iterations / best_reported),
+                             "slowdown_pct": round((best_reported / best_plain - 1) * 100, 2),
+                             "cost_per_call_us": round(
+                                 (best_reported - best_plain) / iterations * 1e6, 3)})
+        finally:
+            await asyncio.to_thread(worker.stop)
+        fast = [r["progress_calls_per_s"] for r in rows if r["slowdown_pct"] <= 5]
+        await asyncio.to_thread(lambda: Job.objects.all().delete())
+        return {"rows": rows, "max_rate_within_5pct": max(fast) if fast else None}
+
+    # Recovery ------------------------------------------------------------------------------
+
+    async def recovery(self, steps: int, step_seconds: float, kill_at: int) -> dict[str, Any]:
+        from taskstream.jobs import job_start
+        from taskstream.jobs.models import Job
+
+        owner = await asyncio.to_thread(self.user_obj)
+        queue = "benchrecovery"
+        doomed = await asyncio.to_thread(
+            self.hub_worker("doomed", queue, 1, **RECOVERY_SETTINGS).start)
+        job = await asyncio.to_thread(job_start, kind="bench.slow", owner=owner, queue=queue,
+                                      params={"steps": steps, "step_seconds": step_seconds})
+        while (await Job.objects.aget(pk=job.pk)).progress_current < kill_at:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        # A second worker (with beat: the reaper) is already up, as in a real deployment.
+        survivor = await asyncio.to_thread(
+            self.hub_worker("survivor", queue, 1, beat=True, **RECOVERY_SETTINGS).start)
+        try:
+            at_kill = (await Job.objects.aget(pk=job.pk)).progress_current
+            killed = time.monotonic()
+            await asyncio.to_thread(doomed.kill)
+            rerun = None
+            while True:
+                current = await Job.objects.aget(pk=job.pk)
+                if rerun is None and current.attempt >= 2 and current.state == "running":
+                    rerun = time.monotonic() - killed
+                if current.state in ("succeeded", "failed"):
+                    break
+                await asyncio.sleep(0.01)
+            done = time.monotonic() - killed
+        finally:
+            await asyncio.to_thread(survivor.stop)
+        return {"state": current.state, "attempts": current.attempt,
+                "progress_at_kill": at_kill, "settings": RECOVERY_SETTINGS,
+                "kill_to_running_again_s": round(rerun or done, 2),
+                "kill_to_succeeded_s": round(done, 2),
+                "rerun_work_s": round(steps * step_seconds, 2),
+                "bound_with_defaults_s": "heartbeat timeout 60 + reaper interval 30 = 90 "
+                                         "(Redis broker); RabbitMQ redelivers at once"}
+
+
+def print_table(result: dict[str, Any]) -> None:
+    sc = result["scenarios"]
+    lines = []
+    if "latency" in sc:
+        for name in ("taskstream", "naive"):
+            lat = sc["latency"][name]
+            lines.append(f"latency {name:<10} task→client p50/p99 "
+                         f"{lat['task_to_client_ms']['50']}/{lat['task_to_client_ms']['99']} ms"
+                         f"  enqueue→client p50/p99 {lat['enqueue_to_client_ms']['50']}/"
+                         f"{lat['enqueue_to_client_ms']['99']} ms")
+    if "throughput" in sc:
+        t = sc["throughput"]
+        lines.append(f"throughput LiveTask {t['livetask']['jobs_per_s']} jobs/s, plain Celery "
+                     f"{t['plain_celery_noop']['tasks_per_s']}/s, naive process_report "
+                     f"{t['naive_process_report']['tasks_per_s']}/s")
+    if "progress_cost" in sc:
+        for row in sc["progress_cost"]["rows"]:
+            lines.append(f"progress {row['progress_calls_per_s']:>8}/s slowdown "
+                         f"{row['slowdown_pct']}% ({row['cost_per_call_us']} µs/call)")
+    if "recovery" in sc:
+        r = sc["recovery"]
+        lines.append(f"recovery kill→running {r['kill_to_running_again_s']} s, kill→succeeded "
+                     f"{r['kill_to_succeeded_s']} s ({r['state']}, {r['attempts']} attempts)")
+    print("\n".join(lines))
+
+
+async def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = QUICK if args.quick else FULL
+    only = set(args.only.split(",")) if args.only else set(sizes)
+    env = Env.create(client_cpu=args.client_cpu, n_users=2)
+    # This process starts jobs like a web process would: the same settings and database.
+    os.environ.update({**env.hub_env, "CELERY_TASK_DEFAULT_QUEUE": "benchjobs"})
+    import django
+
+    django.setup()
+    import bench.jobs_tasks  # registers the bench LiveTasks here too
+
+    bench = Bench(env, args.server_cpu)
+    out: dict[str, Any] = {}
+    try:
+        for name in sizes:
+            if name in only:
+                began = time.monotonic()
+                print(f"{name:>14} ...", end=" ", flush=True)
+                out[name] = await getattr(bench, name)(**sizes[name])
+                print(f"{time.monotonic() - began:.1f} s", flush=True)
+    finally:
+        env.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.jobs", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--only", default="", help="comma-separated: " + ", ".join(FULL))
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--client-cpu", type=int, default=1)
+    args = parser.parse_args(argv)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    ts = started.strftime("%Y%m%dT%H%M%SZ")
+    result: dict[str, Any] = {
+        "bench": "jobs", "ts": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "mode": "quick" if args.quick else "full", "argv": sys.argv[1:],
+        "machine": {**machine(), "load_avg_at_start": os.getloadavg()},
+        "sizes": QUICK if args.quick else FULL,
+        "setup": "SQLite + one embedded Redis (hub log + broker); workers prefork -c 2; "
+                 "ASGI server pinned to --server-cpu",
+    }
+    began = time.monotonic()
+    result["scenarios"] = asyncio.run(run_all(args))
+    result["wall_s"] = round(time.monotonic() - began, 1)
+    result["machine"]["load_avg_at_end"] = os.getloadavg()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = f"jobs-{ts}.json"
+    text = json.dumps(result, indent=1, ensure_ascii=False)
+    (RESULTS / name).write_text(text)
+    if not args.only and not args.quick:
+        (RESULTS / "jobs-latest.json").write_text(text)
+    print()
+    print_table(result)
+    print(f"\n{result['wall_s']} s; wrote bench/results/{name}")
+
+
+if __name__ == "__main__":
+    main()
