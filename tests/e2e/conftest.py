@@ -24,6 +24,8 @@ Fixtures:
 * ``context``: a fresh browser context (own cookies/storage) per test. When the test
   fails, every page's screenshot and console log go to ``var/test-logs/<test>-<n>.png``
   / ``.log``; an uncaught page error fails the test.
+* ``new_context``: ``await new_context()`` for more contexts (a second user), with the
+  same evidence and checks; all are closed after the test.
 * ``page``: a page in ``context``.
 * ``login``: ``await login(context, user)`` signs the context in as ``user`` (a real
   session cookie, no login form).
@@ -113,33 +115,55 @@ def _slug(nodeid: str) -> str:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def context(browser: Browser, request: pytest.FixtureRequest,
-                  ) -> AsyncIterator[BrowserContext]:
-    ctx = await browser.new_context(viewport={"width": 1100, "height": 800})
-    ctx.set_default_timeout(10_000)
+async def new_context(browser: Browser, request: pytest.FixtureRequest,
+                      ) -> AsyncIterator[Callable[..., Awaitable[BrowserContext]]]:
+    """``await new_context()``: another browser context (another user), closed after the test.
+
+    Every context made here leaves evidence when the test fails, and an uncaught page
+    error in any of them fails the test.
+    """
+    made: list[BrowserContext] = []
     console: list[str] = []
     page_errors: list[str] = []
 
-    def watch(page: Page) -> None:
-        page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
-        page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    async def make(**options: Any) -> BrowserContext:
+        ctx = await browser.new_context(**{"viewport": {"width": 1100, "height": 800},
+                                           **options})
+        ctx.set_default_timeout(10_000)
+        label = f"context {len(made)}"
 
-    ctx.on("page", watch)
-    yield ctx
+        def watch(page: Page) -> None:
+            page.on("console", lambda msg: console.append(f"{label} [{msg.type}] {msg.text}"))
+            page.on("pageerror", lambda exc: page_errors.append(f"{label}: {exc}"))
+
+        ctx.on("page", watch)
+        made.append(ctx)
+        return ctx
+
+    yield make
     failed = any(getattr(getattr(request.node, f"rep_{when}", None), "failed", False)
                  for when in ("setup", "call"))
     if failed:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         name = _slug(request.node.nodeid)
-        for n, page in enumerate(ctx.pages):
-            try:
-                await page.screenshot(path=str(LOG_DIR / f"{name}-{n}.png"), full_page=True)
-            except Exception as exc:  # the page may have crashed: keep the other evidence
-                console.append(f"[screenshot of page {n} failed] {exc}")
+        for c, ctx in enumerate(made):
+            for n, page in enumerate(ctx.pages):
+                shot = LOG_DIR / (f"{name}-{n}.png" if c == 0 else f"{name}-c{c}-{n}.png")
+                try:
+                    await page.screenshot(path=str(shot), full_page=True)
+                except Exception as exc:  # the page may have crashed: keep the other evidence
+                    console.append(f"[screenshot of context {c} page {n} failed] {exc}")
         (LOG_DIR / f"{name}.log").write_text("\n".join(console + page_errors) + "\n")
-    await ctx.close()
+    for ctx in made:
+        await ctx.close()
     if page_errors and not failed:
         pytest.fail("uncaught errors in the page:\n" + "\n".join(page_errors))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def context(new_context: Callable[..., Awaitable[BrowserContext]]) -> BrowserContext:
+    """A fresh browser context (own cookies and storage) for the test."""
+    return await new_context()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
