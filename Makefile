@@ -10,7 +10,7 @@ SERVICES_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 	REDIS_URL=redis://127.0.0.1:6379/0 \
 	CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: run test test-services lint bench-hub bench-jobs venv clean
+.PHONY: run test test-services lint bench-hub bench-jobs bench-rooms venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-hub: $(STAMP)
 # Live jobs beside the naive Celery + Channels pattern (ARGS="--quick" for a short run).
 bench-jobs: $(STAMP)
 	$(BIN)/python -m bench.jobs $(ARGS)
+
+bench-rooms: $(STAMP)
+	$(BIN)/python -m bench.rooms $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache
