@@ -233,13 +233,15 @@ def main(argv: list[str] | None = None) -> None:
     name = f"hub-{ts}{'-' + args.tag if args.tag else ''}.json"
     text = json.dumps(result, indent=1, ensure_ascii=False)
     (RESULTS / name).write_text(text)
-    (RESULTS / "hub-latest.json").write_text(text)
+    if not args.only:  # only a complete run replaces the stable file the docs cite
+        (RESULTS / "hub-latest.json").write_text(text)
     from bench.plots import plot
 
     pngs = plot(result, RESULTS) if {"fanout", "latency"} <= set(result["scenarios"]) else []
     print()
     print_table(result["table"])
-    print(f"\n{result['wall_s']} s; wrote bench/results/{name}, hub-latest.json"
+    print(f"\n{result['wall_s']} s; wrote bench/results/{name}"
+          + ("" if args.only else ", hub-latest.json")
           + "".join(f", {p.name}" for p in pngs))
 
 

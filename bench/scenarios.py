@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import subprocess
 import sys
@@ -122,12 +123,24 @@ async def latency(target: str, env: Env, cfg: Config, user: int, *, events: int,
     async with running(target, env, cfg, user) as (server, publisher):
         tally = Tally(expected=events + warmup)
         sock = await Sock(target, tally).open(server, user, env)
+        tap = await RedisTap.open(env, user) if target == "hub" else None
         sent = await publisher.run(events + warmup, interval)
         await tally.wait(quiet=2.0, cap=60)
         await sock.close()
+        if tap is not None:
+            await tap.close()
     hops = [ns / 1e6 for n, ns in zip(sock.ns, sock.lat_ns, strict=True) if n >= warmup]
+    extra: dict[str, Any] = {}
+    if tap is not None:
+        # Split the hop: publish call → Pub/Sub message in this process (Redis + publisher),
+        # and the rest of the same event's hop (the server's read, fan-out and WebSocket).
+        ws_ms = {n: ns / 1e6 for n, ns in zip(sock.ns, sock.lat_ns, strict=True)}
+        redis_ms = [ms for n, ms in tap.got.items() if n >= warmup]
+        rest = [ws_ms[n] - ms for n, ms in tap.got.items() if n >= warmup and n in ws_ms]
+        extra = {"to_redis_subscriber_ms": percentiles(redis_ms),
+                 "redis_subscriber_to_client_ms": percentiles(rest)}
     return {"events": events, "warmup": warmup, "interval_s": interval, "received": len(hops),
-            "hop_ms": percentiles(hops),
+            "hop_ms": percentiles(hops), **extra,
             # How long the publisher's own call took (Redis round trip included): part of hop.
             "publish_call_ms": percentiles(sent["call_ms"][warmup:]),
             "server_log_tracebacks": server.errors,
@@ -175,6 +188,44 @@ async def idle(target: str, env: Env, cfg: Config, user: int, *, sockets: int, h
         "idle_cpu_percent": round(100 * cpu / held, 2) if held else None,
         "server_log_tracebacks": server.errors,
     }
+
+
+class RedisTap:
+    """A plain Redis subscriber on the hub's channel, in the client process: when each
+    event left Redis, to split the hub's hop into its Redis part and its server part."""
+
+    def __init__(self, client: Any, pubsub: Any) -> None:
+        self.client = client
+        self.pubsub = pubsub
+        self.got: dict[int, float] = {}
+        self.task = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def open(cls, env: Env, user: int) -> RedisTap:
+        import redis.asyncio
+
+        client = redis.asyncio.Redis.from_url(env.redis.url)
+        pubsub = client.pubsub()
+        prefix = env.hub_env["TASKSTREAM_KEY_PREFIX"]
+        await pubsub.subscribe(f"{prefix}ch:user:{user}")
+        return cls(client, pubsub)
+
+    async def _read(self) -> None:
+        async for message in self.pubsub.listen():
+            if message["type"] != "message":
+                continue
+            now = time.monotonic_ns()
+            frame = json.loads(message["data"].partition(b" ")[2])
+            data = frame["data"]
+            if data.get("n", -1) >= 0:
+                self.got[data["n"]] = (now - data["t"]) / 1e6
+
+    async def close(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(BaseException):
+            await self.task
+        await self.pubsub.aclose()
+        await self.client.aclose()
 
 
 # -- py-spy ---------------------------------------------------------------------------------
