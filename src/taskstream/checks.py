@@ -20,17 +20,26 @@ _POSITIVE_INTS = {
     "RATE_STRIKES": "E009",
     "OUTBOUND_QUEUE_BYTES": "E010",
     "TOKEN_MAX_AGE": "E011",
+    "MAX_CONNECTIONS_PER_USER": "E016",
     "ROOM_MESSAGE_MAX_LENGTH": "E050",
     "ROOM_MESSAGE_RATE": "E051",
     "ROOM_HISTORY_PAGE": "E052",
     "NOTIFICATIONS_PAGE": "E056",
     "JOB_PAGE_SIZE": "E024",
+    "PIPELINE_MAX_UPLOAD_BYTES": "E060",
+    "PIPELINE_CHUNK_ROWS": "E061",
+    "PIPELINE_MAX_COLUMNS": "E062",
+    "PIPELINE_MAX_RETRIES": "E063",
+    "RETENTION_DAYS": "E070",
 }
 _POSITIVE_NUMBERS = {"HEARTBEAT": "E012", "RATE_PER_SECOND": "E013",
                      "ROOM_MESSAGE_RATE_WINDOW": "E053", "ROOM_PRESENCE_TTL": "E054",
                      "ROOM_TYPING_INTERVAL": "E055",
                      "JOB_PROGRESS_INTERVAL": "E020", "JOB_HEARTBEAT_INTERVAL": "E021",
-                     "JOB_HEARTBEAT_TIMEOUT": "E022", "JOB_REAPER_INTERVAL": "E023"}
+                     "JOB_HEARTBEAT_TIMEOUT": "E022", "JOB_REAPER_INTERVAL": "E023",
+                     "PIPELINE_RETRY_BACKOFF": "E064", "PURGE_INTERVAL": "E071",
+                     "PERIODIC_CHECK_INTERVAL": "E072", "PERIODIC_GRACE": "E073",
+                     "BEAT_LOCK_TTL": "E074"}
 
 
 @register(Tags.compatibility)
@@ -70,6 +79,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     if not isinstance(values["SITE_NAME"], str) or not values["SITE_NAME"].strip():
         errors.append(Error('TASKSTREAM["SITE_NAME"] must be a non-empty string.',
                             id="taskstream.E057"))
+    storage = values["PIPELINE_STORAGE"]
+    if not isinstance(storage, str) or storage not in getattr(settings, "STORAGES", {}):
+        errors.append(Error('TASKSTREAM["PIPELINE_STORAGE"] must name an entry of STORAGES.',
+                            id="taskstream.E065"))
+    hour = values["DIGEST_HOUR"]
+    if not isinstance(hour, int) or isinstance(hour, bool) or not 0 <= hour <= 23:
+        errors.append(Error('TASKSTREAM["DIGEST_HOUR"] must be an hour from 0 to 23.',
+                            id="taskstream.E075"))
     hb, hb_timeout = values["JOB_HEARTBEAT_INTERVAL"], values["JOB_HEARTBEAT_TIMEOUT"]
     if (isinstance(hb, int | float) and isinstance(hb_timeout, int | float)
             and hb_timeout <= 2 * hb):

@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOUND_QUEUE_BYTES": 1_048_576,
     # Lifetime of tokens from POST /api/ws-token/ (seconds).
     "TOKEN_MAX_AGE": 60,
+    # Sockets one signed-in user may hold open on one server process.
+    "MAX_CONNECTIONS_PER_USER": 20,
     # Rooms: longest message (characters); messages one user may send per window (seconds),
     # across every process; page size of the history API.
     "ROOM_MESSAGE_MAX_LENGTH": 4000,
@@ -60,6 +62,25 @@ DEFAULTS: dict[str, Any] = {
     "JOB_HEARTBEAT_TIMEOUT": 60.0,
     "JOB_REAPER_INTERVAL": 30.0,
     "JOB_PAGE_SIZE": 20,
+    # Pipelines: largest upload (bytes, enforced while it streams in); rows per chunk;
+    # most columns a CSV may have; retries of a step's transient errors, the first after
+    # PIPELINE_RETRY_BACKOFF seconds, doubling; the STORAGES alias uploads and reports use.
+    "PIPELINE_MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
+    "PIPELINE_CHUNK_ROWS": 10_000,
+    "PIPELINE_MAX_COLUMNS": 100,
+    "PIPELINE_MAX_RETRIES": 3,
+    "PIPELINE_RETRY_BACKOFF": 1.0,
+    "PIPELINE_STORAGE": "default",
+    # Periodic tasks: days finished jobs, read notifications, uploads and run history are
+    # kept; seconds between purges; the UTC hour of the daily digest e-mail; seconds
+    # between missed-run checks and the grace a schedule gets past its interval; seconds
+    # the single beat's lock lives unless renewed (a standby beat takes over after it).
+    "RETENTION_DAYS": 30,
+    "PURGE_INTERVAL": 3600.0,
+    "DIGEST_HOUR": 7,
+    "PERIODIC_CHECK_INTERVAL": 60.0,
+    "PERIODIC_GRACE": 60.0,
+    "BEAT_LOCK_TTL": 30.0,
 }
 
 
@@ -130,6 +151,10 @@ class TaskstreamSettings:
         return int(self._get("TOKEN_MAX_AGE"))
 
     @property
+    def MAX_CONNECTIONS_PER_USER(self) -> int:
+        return int(self._get("MAX_CONNECTIONS_PER_USER"))
+
+    @property
     def ROOM_MESSAGE_MAX_LENGTH(self) -> int:
         return int(self._get("ROOM_MESSAGE_MAX_LENGTH"))
 
@@ -180,6 +205,54 @@ class TaskstreamSettings:
     @property
     def JOB_PAGE_SIZE(self) -> int:
         return int(self._get("JOB_PAGE_SIZE"))
+
+    @property
+    def PIPELINE_MAX_UPLOAD_BYTES(self) -> int:
+        return int(self._get("PIPELINE_MAX_UPLOAD_BYTES"))
+
+    @property
+    def PIPELINE_CHUNK_ROWS(self) -> int:
+        return int(self._get("PIPELINE_CHUNK_ROWS"))
+
+    @property
+    def PIPELINE_MAX_COLUMNS(self) -> int:
+        return int(self._get("PIPELINE_MAX_COLUMNS"))
+
+    @property
+    def PIPELINE_MAX_RETRIES(self) -> int:
+        return int(self._get("PIPELINE_MAX_RETRIES"))
+
+    @property
+    def PIPELINE_RETRY_BACKOFF(self) -> float:
+        return float(self._get("PIPELINE_RETRY_BACKOFF"))
+
+    @property
+    def PIPELINE_STORAGE(self) -> str:
+        return str(self._get("PIPELINE_STORAGE"))
+
+    @property
+    def RETENTION_DAYS(self) -> int:
+        return int(self._get("RETENTION_DAYS"))
+
+    @property
+    def PURGE_INTERVAL(self) -> float:
+        return float(self._get("PURGE_INTERVAL"))
+
+    @property
+    def DIGEST_HOUR(self) -> int:
+        return int(self._get("DIGEST_HOUR"))
+
+    @property
+    def PERIODIC_CHECK_INTERVAL(self) -> float:
+        return float(self._get("PERIODIC_CHECK_INTERVAL"))
+
+    @property
+    def PERIODIC_GRACE(self) -> float:
+        return float(self._get("PERIODIC_GRACE"))
+
+    @property
+    def BEAT_LOCK_TTL(self) -> float:
+        return float(self._get("BEAT_LOCK_TTL"))
 
 
 conf = TaskstreamSettings()

@@ -115,7 +115,11 @@ class HubClient:
                                       additional_headers=headers,
                                       max_size=None, ping_interval=None, **kwargs)
         client = cls(ws)
-        client.welcome = await client.expect("welcome")
+        try:
+            client.welcome = await client.expect("welcome")
+        except BaseException:
+            await ws.close()
+            raise
         return client
 
     async def send(self, frame: dict[str, Any] | str) -> None:

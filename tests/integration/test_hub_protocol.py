@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -273,3 +274,26 @@ async def test_subscription_limit_per_socket(start_server, make_user, session_co
     await client.send({"type": "subscribe", "topic": "user:999999"})
     assert (await client.expect("error"))["code"] == "not_allowed"
     await client.close()
+
+
+async def test_connections_per_user_are_limited(start_server, make_user, session_cookie):
+    server = start_server(TASKSTREAM_JSON=json.dumps({"MAX_CONNECTIONS_PER_USER": 2}))
+    user = await sync_to_async(make_user)()
+    cookie = await sync_to_async(session_cookie)(user)
+    first = await HubClient.connect(server.ws_url, cookie=cookie)
+    second = await HubClient.connect(server.ws_url, cookie=cookie)
+    with pytest.raises(AssertionError, match="rate_limited"):
+        await HubClient.connect(server.ws_url, cookie=cookie)  # error frame instead of welcome
+    await first.close()
+    third = None
+    for _ in range(50):  # the server counts the close once it has processed it
+        try:
+            third = await HubClient.connect(server.ws_url, cookie=cookie)
+            break
+        except AssertionError:
+            await asyncio.sleep(0.05)
+    assert third is not None
+    assert third.welcome["user"] == user.pk
+    anonymous = [await HubClient.connect(server.ws_url) for _ in range(3)]  # not limited
+    for client in (second, third, *anonymous):
+        await client.close()

@@ -14,7 +14,7 @@ import enum
 import json
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -52,6 +52,10 @@ _TRANSITIONS = {
     State.CLOSING: {State.CLOSED},
     State.CLOSED: set(),
 }
+
+
+# Open sockets per signed-in user on this process (MAX_CONNECTIONS_PER_USER).
+_user_sockets: Counter[Any] = Counter()
 
 
 class Subscription:
@@ -231,6 +235,7 @@ class Connection:
                     break
         finally:
             self._detach_all()
+            self._uncount_user()
             self.state = State.CLOSED
             for task in list(self._tasks or ()):
                 task.cancel()
@@ -244,8 +249,30 @@ class Connection:
         self.user = await self._initial_user(scope, headers)
         await self._send({"type": "websocket.accept"})
         self._move(State.OPEN)
+        if not self._count_user():
+            return False
         self.write(p.welcome_frame(self._user_id(), conf.HEARTBEAT))
         return True
+
+    def _count_user(self) -> bool:
+        """Count this socket against its user's limit; close it (4429) when over."""
+        user_id = self._user_id()
+        if user_id is None:
+            return True
+        if _user_sockets[user_id] >= conf.MAX_CONNECTIONS_PER_USER:
+            self.write(p.error_frame(p.RATE_LIMITED, "too many open sockets for this user"))
+            self.close(p.CLOSE_RATE_LIMITED)
+            self.user = None
+            return False
+        _user_sockets[user_id] += 1
+        return True
+
+    def _uncount_user(self) -> None:
+        user_id = self._user_id()
+        if user_id is not None:
+            _user_sockets[user_id] -= 1
+            if _user_sockets[user_id] <= 0:
+                del _user_sockets[user_id]
 
     async def _initial_user(self, scope: Scope, headers: dict[bytes, bytes]) -> Any:
         from django.contrib.auth.models import AnonymousUser
@@ -426,9 +453,13 @@ class Connection:
         user = await sync_to_async(user_from_token)(frame.token)
         if user is None:
             raise ProtocolError(p.UNAUTHENTICATED, "token is invalid or expired")
-        if self._user_id() is not None and self._user_id() != user.pk:
-            raise ProtocolError(p.NOT_ALLOWED, "socket is already authenticated as another user")
-        self.user = user
+        if self._user_id() is not None:
+            if self._user_id() != user.pk:
+                raise ProtocolError(p.NOT_ALLOWED, "socket is signed in as another user")
+        else:
+            self.user = user
+            if not self._count_user():
+                return
         self.write(p.welcome_frame(self._user_id(), conf.HEARTBEAT))
 
 
