@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskstream.hub.log import READ_LUA, decode_replay, read_args
-from taskstream.hub.redis import script, sync_client
+from taskstream.hub.cursors_api import latest_cursor
 from taskstream.notifications.models import Notification
 
 
@@ -45,6 +44,4 @@ def notification_payload(notification: Notification) -> dict[str, Any]:
 
 def user_topic_cursor(user: Any) -> str:
     """Latest cursor of ``user:<id>``: read the inbox, then subscribe ``since`` it."""
-    keys, args = read_args(f"user:{user.pk}", None)
-    raw = script(sync_client(), READ_LUA)(keys=keys, args=args)
-    return str(decode_replay("", None, raw).latest)
+    return latest_cursor(f"user:{user.pk}")

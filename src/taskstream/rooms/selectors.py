@@ -6,9 +6,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from taskstream.hub.cursor import Cursor
-from taskstream.hub.log import READ_LUA, decode_replay, read_args
-from taskstream.hub.redis import script, sync_client
+from taskstream.hub.cursors_api import latest_cursor
 from taskstream.rooms.models import Message, Room
 
 
@@ -71,7 +69,4 @@ def message_payload(message: Message) -> dict[str, Any]:
 def topic_cursor(topic: str) -> str:
     """The latest cursor of a hub topic: subscribe with ``since`` it after reading state
     over HTTP and nothing published in between is missed."""
-    keys, args = read_args(topic, None)
-    raw = script(sync_client(), READ_LUA)(keys=keys, args=args)
-    latest: Cursor = decode_replay("", None, raw).latest
-    return str(latest)
+    return latest_cursor(topic)
