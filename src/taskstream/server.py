@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import uvicorn
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     import django
 
     django.setup()
+    _fail_fast()
     from taskstream.conf import conf
 
     uvicorn.run(
@@ -49,6 +51,26 @@ def main(argv: list[str] | None = None) -> None:
         access_log=False,
         timeout_graceful_shutdown=5,
     )
+
+
+def _fail_fast() -> None:
+    """Refuse to start on bad settings or an unreachable Redis: one clear message, exit status 1.
+
+    Without this a wrong REDIS_URL would only show up as errors on the first sockets.
+    """
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    from taskstream.health import check_redis, describe_error
+
+    try:
+        call_command("check", fail_level="ERROR", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    except SystemCheckError as exc:
+        sys.exit(f"taskstream: settings are invalid:\n{exc}")
+    try:
+        check_redis()
+    except Exception as exc:
+        sys.exit(f"taskstream: the hub's Redis does not answer: {describe_error(exc)}")
 
 
 if __name__ == "__main__":
