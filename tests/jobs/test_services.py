@@ -186,3 +186,12 @@ def test_reaper_requeues_a_running_job_whose_heartbeat_stopped(owner):
     assert job_reap() == 0  # once
     run = claim(dead)
     assert run is not None and run.job.attempt == 2
+
+
+def test_reaper_leaves_jobs_without_a_task_of_their_own(owner):
+    long_ago = timezone.now() - timedelta(hours=1)
+    parent = Job.objects.create(owner=owner, kind="pipelines.parent", state=State.RUNNING,
+                                heartbeat_at=long_ago)
+    assert job_reap() == 0
+    parent.refresh_from_db()
+    assert parent.state == State.RUNNING

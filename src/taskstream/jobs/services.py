@@ -239,9 +239,13 @@ def job_reap() -> int:
         Q(state=State.RUNNING, heartbeat_at__lt=stale)
         | Q(state=State.RUNNING, heartbeat_at__isnull=True, updated_at__lt=stale)
         | Q(state=State.RETRYING, eta__lt=stale)
-    ).values_list("pk", "state", "celery_task_id")[:500]
+    # A canvas parent (a pipeline) has no run of its own: it lives while its children do.
+    ).exclude(children__state__in=[State.QUEUED, State.RUNNING, State.RETRYING]).values_list(
+        "pk", "state", "celery_task_id", "kind")[:500]
     count = 0
-    for pk, state, old_task_id in candidates:
+    for pk, state, old_task_id, kind in candidates:
+        if _task_or_none(kind) is None:
+            continue  # no LiveTask runs this kind: nothing to send again
         task_id = str(uuid.uuid4())
         lost = state == State.RUNNING
         fields: dict[str, Any] = {"state": State.RETRYING, "run_token": "", "eta": now,
