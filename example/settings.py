@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "taskstream.rooms",
     "taskstream.notifications",
     "taskstream.jobs",
+    "taskstream.pipelines",
     "example",
 ]
 
@@ -132,7 +133,11 @@ except ValueError as exc:
     raise ImproperlyConfigured(f"TASKSTREAM_JSON is not valid JSON: {exc}") from exc
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
-CELERY_RESULT_BACKEND = None
+# Pipelines' chords count their finished chunks in the result backend (Redis); other
+# tasks store no results.
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

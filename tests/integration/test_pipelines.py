@@ -1,0 +1,144 @@
+"""Pipelines end to end with the shared worker: upload → canvas → reports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from taskstream.jobs.models import Job
+from taskstream.pipelines.models import Chunk, Pipeline
+from tests.pipelines.data import make_csv, recompute
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def api(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def upload(client: Client, content: bytes, name: str = "sales.csv", **fields: Any) -> Any:
+    return client.post("/api/pipelines/", {"file": SimpleUploadedFile(name, content), **fields})
+
+
+def wait_done(pipeline_id: str, timeout: float = 60.0, states: set[str] = TERMINAL) -> Job:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = Pipeline.objects.select_related("job").get(pk=pipeline_id).job
+        if job.state in states:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pipeline still {job.state} ({job.progress_message})")
+        time.sleep(0.05)
+
+
+def test_100k_rows_report_matches_a_recomputation(make_user: Any) -> None:
+    user = make_user()
+    client = api(user)
+    content = make_csv(100_000, bad_every=9973)
+    response = upload(client, content)
+    assert response.status_code == 202, response.content
+    data = response.json()
+    assert data["reused"] is False
+    job = wait_done(data["id"])
+    assert job.state == "succeeded", (job.error_type, job.error_message)
+    assert job.progress_current == job.progress_total == 100_000
+
+    expected = recompute(content)
+    detail = client.get(f"/api/pipelines/{data['id']}/").json()
+    assert [s["name"] for s in detail["steps"]] == ["validate", "split", "aggregate", "render"]
+    assert all(s["job"]["state"] == "succeeded" for s in detail["steps"])
+    assert len(detail["chunks"]) == 10
+    assert all(c["job"]["state"] == "succeeded" for c in detail["chunks"])
+    assert detail["summary"]["bad"] == len(expected["bad"])
+    assert [line for line, _ in detail["summary"]["bad_rows"]] == expected["bad"][:20]
+
+    report = client.get(detail["reports"]["csv"])
+    assert report.status_code == 200
+    assert report["Content-Disposition"].startswith("attachment")
+    rows = list(csv.reader(io.StringIO(b"".join(report.streaming_content).decode())))
+    header, body = rows[0], rows[1:]
+    assert header[:2] == ["region", "rows"]
+    got = {r[0]: (int(r[1]), float(r[header.index("qty sum")]), float(r[header.index("price sum")]))
+           for r in body}
+    want = {}
+    for region, (count, qty, price) in expected["groups"].items():
+        key = "'" + region if region[0] in "=+-@" else region
+        want[key] = (count, qty, price)
+    assert got.keys() == want.keys()
+    for key, (count, qty, price) in want.items():
+        assert got[key][0] == count
+        assert got[key][1] == qty
+        assert got[key][2] == pytest.approx(price, rel=1e-9)
+
+    html = client.get(detail["reports"]["html"])
+    assert html.status_code == 200
+    page = b"".join(html.streaming_content).decode()
+    assert "<svg" in page and "region-00" in page
+    assert "column &#x27;qty&#x27;: &#x27;not-a-number&#x27; is not a number" in page
+    assert "sandbox" in html["Content-Security-Policy"]
+
+    # The same file again reuses the result, unless asked to process it again.
+    again = upload(client, content, name="other-name.csv")
+    assert again.status_code == 202 and again.json()["reused"] is True
+    assert again.json()["id"] == data["id"]
+    forced = upload(client, content, force="1")
+    assert forced.json()["reused"] is False and forced.json()["id"] != data["id"]
+    wait_done(forced.json()["id"])
+
+
+def test_another_users_pipeline_and_report_are_404(make_user: Any) -> None:
+    owner, other = make_user(), make_user()
+    data = upload(api(owner), make_csv(50)).json()
+    job = wait_done(data["id"])
+    assert job.state == "succeeded"
+    intruder = api(other)
+    for path in ("", "report.csv", "report.html"):
+        response = intruder.get(f"/api/pipelines/{data['id']}/{path}")
+        assert response.status_code == 404, path
+        assert response.json()["code"] == "not_found"
+    assert intruder.post(f"/api/pipelines/{data['id']}/cancel/").status_code == 404
+    assert Client().get(f"/api/pipelines/{data['id']}/report.csv").status_code == 401
+
+
+def test_cancel_mid_way_stops_chunks_and_cleans_up(make_user: Any) -> None:
+    from taskstream.pipelines import storage as files
+
+    user = make_user()
+    client = api(user)
+    data = upload(client, make_csv(200_000, seed=7)).json()
+    # Wait until chunks are being processed, then cancel.
+    deadline = time.monotonic() + 30
+    while not Chunk.objects.filter(pipeline_id=data["id"], job__state="running").exists():
+        assert time.monotonic() < deadline, "no chunk started"
+        time.sleep(0.02)
+    response = client.post(f"/api/pipelines/{data['id']}/cancel/")
+    assert response.status_code == 200, response.content
+    assert response.json()["job"]["state"] == "cancelled"
+    # Every child ends: queued chunks cancelled without running, running ones at a checkpoint.
+    deadline = time.monotonic() + 30
+    while Job.objects.filter(parent_id=response.json()["job"]["id"],
+                             state__in=["queued", "running", "retrying"]).exists():
+        assert time.monotonic() < deadline, "children still live"
+        time.sleep(0.05)
+    chunks = Chunk.objects.filter(pipeline_id=data["id"]).select_related("job")
+    assert any(c.job.state == "cancelled" and c.job.started_at is None for c in chunks)
+    pipeline = Pipeline.objects.get(pk=data["id"])
+    assert pipeline.job.state == "cancelled"
+    assert pipeline.report_csv == ""
+    storage = files.pipeline_storage()
+    time.sleep(0.5)  # a chunk that was writing its part removes it; give it the moment
+    try:
+        _dirs, names = storage.listdir(files.work_dir(pipeline.pk))
+    except FileNotFoundError:
+        names = []
+    assert names == []

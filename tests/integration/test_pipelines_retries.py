@@ -1,0 +1,96 @@
+"""Per-step retries and a chunk that keeps failing, on a worker with faulty pipeline kinds."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+
+from taskstream.jobs.models import Job
+from taskstream.pipelines import services
+from taskstream.pipelines import storage as files
+from taskstream.pipelines.models import Chunk, Pipeline
+from tests.pipelines.data import make_csv
+from tests.pipelines.kinds import fixed_marker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+QUEUE = f"tspipes{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="module")
+def faulty_worker(start_worker: Callable[..., Any]) -> Iterator[Any]:
+    worker = start_worker(concurrency=2, DJANGO_SETTINGS_MODULE="tests.pipelines.worker_settings",
+                          CELERY_TASK_DEFAULT_QUEUE=QUEUE,
+                          taskstream={"PIPELINE_CHUNK_ROWS": 1000,
+                                      "PIPELINE_RETRY_BACKOFF": 0.2})
+    yield worker
+    worker.stop()
+
+
+def start(user: Any, kind: str, rows: int = 3000) -> Pipeline:
+    import tests.pipelines.kinds  # noqa: F401  (this process must know the kinds too)
+
+    upload, _ = services.upload_create(owner=user, file=io.BytesIO(make_csv(rows, seed=rows)),
+                                       original_name="faulty.csv")
+    pipeline, _ = services.pipeline_start(upload=upload, owner=user, kind=kind, queue=QUEUE,
+                                          force=True)
+    return pipeline
+
+
+def settle(pipeline: Pipeline, timeout: float = 30.0) -> Job:
+    """The parent job once it and every child stopped moving."""
+    deadline = time.monotonic() + timeout
+    live = ["queued", "running", "retrying"]
+    while True:
+        job = Job.objects.get(pk=pipeline.job_id)
+        if job.state not in live and not Job.objects.filter(
+                parent=job, state__in=["running", "retrying"]).exists():
+            return job
+        assert time.monotonic() < deadline, f"pipeline still {job.state}"
+        time.sleep(0.05)
+
+
+def attempts(pipeline: Pipeline) -> list[int]:
+    return [c.job.attempt for c in Chunk.objects.filter(pipeline=pipeline).select_related("job")]
+
+
+def test_a_chunk_that_fails_twice_then_succeeds(make_user: Any, faulty_worker: Any) -> None:
+    pipeline = start(make_user(), "test-flaky")
+    job = settle(pipeline)
+    assert job.state == "succeeded", job.error_message
+    assert attempts(pipeline) == [1, 3, 1]
+    chunk = Chunk.objects.select_related("job").get(pipeline=pipeline, index=1)
+    assert chunk.job.state == "succeeded" and chunk.job.error_message == ""
+    pipeline.refresh_from_db()
+    assert pipeline.summary["rows"] == 3000
+
+
+def test_a_permanently_bad_chunk_fails_the_pipeline_and_retry_keeps_the_rest(
+        make_user: Any, faulty_worker: Any) -> None:
+    pipeline = start(make_user(), "test-broken")
+    job = settle(pipeline)
+    assert job.state == "failed"
+    # A clear error: which chunk, which lines, how many attempts, and why.
+    assert job.error_message.startswith("chunk 2 (lines 1002–2001) after 4 attempts failed")
+    assert "reference data for this chunk is unreachable" in job.error_message
+    chunks = {c.index: c.job for c in Chunk.objects.filter(pipeline=pipeline).select_related("job")}
+    assert chunks[1].state == "failed" and chunks[1].attempt == 4
+    assert chunks[0].state == chunks[2].state == "succeeded"
+    steps = {j.kind: j.state for j in Job.objects.filter(parent_id=job.pk, pipeline_chunk=None)}
+    assert steps[services.AGGREGATE] == steps[services.RENDER] == "cancelled"
+
+    marker = files.pipeline_storage().save(fixed_marker(pipeline.pk), ContentFile(b"fixed"))
+    services.pipeline_retry(pipeline=pipeline, actor=pipeline.owner)
+    job = settle(pipeline)
+    files.pipeline_storage().delete(marker)
+    assert job.state == "succeeded", job.error_message
+    # Chunks already done were not redone: one attempt each; the bad one ran once more.
+    assert attempts(pipeline) == [1, 5, 1]
+    pipeline.refresh_from_db()
+    assert pipeline.summary["rows"] == 3000 and pipeline.report_csv
