@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TASKSTREAM_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # the SQLite files live here; a fresh clone lacks it
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "taskstream.notifications",
     "taskstream.jobs",
     "taskstream.pipelines",
+    "taskstream.periodic",
     "example",
 ]
 
@@ -142,7 +144,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler behind a Redis lock: one beat sends, others stand by.
+CELERY_BEAT_SCHEDULER = "taskstream.periodic.scheduler:SingleBeatScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # Demo LiveTasks (the "My jobs" page); tests route tasks to a queue of their own.
 CELERY_IMPORTS = ["example.jobs_demo", "example.notify_demo"]
