@@ -40,7 +40,7 @@ LOG_DIR = ROOT / "var" / "bench"
 
 FULL = {"latency": {"updates": 500, "gap": 0.01, "e2e": 300},
         "throughput": {"jobs": 1000, "plain": 2000, "naive": 1000},
-        "progress_cost": {"work_us": [1000, 100, 20, 5], "seconds": 1.0, "repeat": 3},
+        "progress_cost": {"work_us": [1000, 300, 100, 30, 10], "seconds": 1.0, "repeat": 3},
         "recovery": {"steps": 40, "step_seconds": 0.1, "kill_at": 5}}
 QUICK = {"latency": {"updates": 100, "gap": 0.01, "e2e": 50},
          "throughput": {"jobs": 200, "plain": 400, "naive": 200},
@@ -62,7 +62,7 @@ class Worker:
                      "--without-gossip", "--without-mingle", "--without-heartbeat",
                      "--loglevel", "INFO"]
         if beat:
-            self.argv += ["-B", "-S", "celery.beat:Scheduler",
+            self.argv += ["-B", "--scheduler", "celery.beat:Scheduler",
                           "-s", str(LOG_DIR / f"beat-{name}")]
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
@@ -140,7 +140,8 @@ class Bench:
         try:
             client = await HubClient.connect(server.url(self.user), cookie=self.cookie)
             await client.subscribe(f"user:{self.user}")
-            # enqueue → first progress event at the client, one job at a time
+            # enqueue → the first event the task publishes (job.started) at the client, one
+            # job at a time: the baseline's "e2e" (enqueue → the task's group_send arrives).
             e2e_ms: list[float] = []
             for _ in range(e2e + 10):
                 began = time.time_ns()
@@ -148,7 +149,7 @@ class Bench:
                                               params={"updates": 1})
                 while True:
                     frame = await client.expect("event", 10)
-                    if frame["event"] == "job.progress" and frame["data"]["id"] == str(job.pk):
+                    if frame["event"] == "job.started" and frame["data"]["id"] == str(job.pk):
                         e2e_ms.append((time.time_ns() - began) / 1e6)
                     if frame["event"] == "job.succeeded" and frame["data"]["id"] == str(job.pk):
                         break
@@ -329,8 +330,12 @@ class Bench:
         finally:
             await asyncio.to_thread(worker.stop)
         fast = [r["progress_calls_per_s"] for r in rows if r["slowdown_pct"] <= 5]
+        costs = sorted(r["cost_per_call_us"] for r in rows if r["work_us_per_step"] <= 100)
         await asyncio.to_thread(lambda: Job.objects.all().delete())
-        return {"rows": rows, "max_rate_within_5pct": max(fast) if fast else None}
+        # Measured directly, and as the rate at which the median cost per call is 5 %.
+        return {"rows": rows, "max_measured_rate_within_5pct": max(fast) if fast else None,
+                "rate_at_5pct_from_cost": round(0.05 / (costs[len(costs) // 2] / 1e6))
+                if costs and costs[len(costs) // 2] > 0 else None}
 
     # Recovery ------------------------------------------------------------------------------
 

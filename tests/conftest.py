@@ -195,7 +195,8 @@ class WorkerProcess:
                      "--without-heartbeat", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"],
                      "-n", f"{name}@%h", "--loglevel", "INFO"]
         if beat:  # the reaper's schedule, in memory: no beat rows in the test database
-            self.argv += ["-B", "-S", "celery.beat:Scheduler"]
+            self.argv += ["-B", "--scheduler", "celery.beat:Scheduler",
+                          "-s", str(log.with_suffix(".beat"))]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:
