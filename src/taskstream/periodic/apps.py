@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class PeriodicConfig(AppConfig):
+    name = "taskstream.periodic"
+    label = "taskstream_periodic"
+    verbose_name = "taskstream periodic tasks"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from taskstream.periodic import history, tasks  # noqa: F401  (schedules, signals)
+
+        history.connect()

@@ -1,0 +1,69 @@
+"""The work of taskstream's own schedules: purge after the retention, the daily digest."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from taskstream.jobs.models import Job
+from taskstream.notifications.models import Notification
+from taskstream.periodic.models import PeriodicRun
+from taskstream.periodic.services import periodic_digest, periodic_purge
+from taskstream.periodic.tasks import schedules
+from taskstream.pipelines import services as pipelines
+from taskstream.pipelines import storage as files
+from taskstream.pipelines.models import Upload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_purge_deletes_only_what_is_older_than_the_retention(make_user: Any) -> None:
+    user = make_user()
+    old = timezone.now() - timedelta(days=31)
+    upload, _ = pipelines.upload_create(owner=user, file=io.BytesIO(b"a,b\n1,2\n"),
+                                        original_name="old.csv")
+    Upload.objects.filter(pk=upload.pk).update(created_at=old)
+    fresh, _ = pipelines.upload_create(owner=user, file=io.BytesIO(b"a,b\n3,4\n"))
+    done = Job.objects.create(owner=user, kind="demo.noop", state="succeeded", finished_at=old)
+    running = Job.objects.create(owner=user, kind="demo.noop", state="running")
+    Notification.objects.create(recipient=user, kind="x", title="read long ago", read_at=old)
+    Notification.objects.create(recipient=user, kind="x", title="unread, old", created_at=old)
+    PeriodicRun.objects.create(name="n", task="t", task_id="old", started_at=old)
+
+    counts = periodic_purge()
+    assert counts["uploads"] == 1 and counts["jobs"] == 1 and counts["notifications"] == 1
+    assert counts["runs"] == 1
+    assert list(Upload.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert not files.pipeline_storage().exists(upload.stored_name)
+    assert files.pipeline_storage().exists(fresh.stored_name)
+    assert not Job.objects.filter(pk=done.pk).exists()
+    assert Job.objects.filter(pk=running.pk).exists()
+    assert list(Notification.objects.values_list("title", flat=True)) == ["unread, old"]
+    files.pipeline_storage().delete(fresh.stored_name)
+
+
+def test_daily_digest_mails_unread_notifications_once_a_day(make_user: Any) -> None:
+    reader = make_user(email="reader@example.com")
+    make_user(email="quiet@example.com")
+    Notification.objects.create(recipient=reader, kind="report.ready", title="Report ready: a.csv",
+                                url="/api/pipelines/x/report.html")
+    Notification.objects.create(recipient=reader, kind="x", title="seen", read_at=timezone.now())
+    assert periodic_digest() == 1
+    assert periodic_digest() == 0  # the same day again: nothing more
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["reader@example.com"]
+    assert "Report ready: a.csv" in message.body and "seen" not in message.body
+
+
+def test_own_schedules_are_registered_with_headers_naming_them() -> None:
+    entries = schedules()
+    assert set(entries) == {"taskstream.periodic.purge", "taskstream.periodic.digest",
+                            "taskstream.periodic.check_missed"}
+    for name, entry in entries.items():
+        assert entry["options"]["headers"]["periodic_task_name"] == name
