@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from example import jobs_page, live, rooms_views, views
+from example import jobs_page, live, pipelines_page, rooms_views, views
 from taskstream.api import api
 
 urlpatterns = [
@@ -16,6 +16,8 @@ urlpatterns = [
     path("live/", live.live_page, name="live"),
     path("live/ping/", live.live_ping, name="live-ping"),
     path("jobs/", jobs_page.jobs_page, name="jobs"),
+    path("pipelines/", pipelines_page.pipelines_page, name="pipelines"),
+    path("schedules/", pipelines_page.schedules_page, name="schedules"),
     path("rooms/", rooms_views.rooms_page, name="rooms"),
     path("rooms/<slug:slug>/", rooms_views.room_page, name="room"),
     path("rooms/<slug:slug>/members/", rooms_views.room_member_add, name="room-member-add"),

@@ -67,3 +67,20 @@ def test_own_schedules_are_registered_with_headers_naming_them() -> None:
                             "taskstream.periodic.check_missed"}
     for name, entry in entries.items():
         assert entry["options"]["headers"]["periodic_task_name"] == name
+
+
+def test_schedules_page_shows_runs_to_staff_only(make_user: Any) -> None:
+    from django.test import Client
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every, _ = IntervalSchedule.objects.get_or_create(every=5, period=IntervalSchedule.MINUTES)
+    PeriodicTask.objects.create(name="export", task="taskstream.periodic.purge", interval=every)
+    PeriodicRun.objects.create(name="export", task="taskstream.periodic.purge", task_id="r1",
+                               started_at=timezone.now(), duration=0.25, outcome="failed",
+                               error="OSError: disk full")
+    staff, client = make_user(is_staff=True), Client()
+    client.force_login(staff)
+    page = client.get("/schedules/").content.decode()
+    assert "export" in page and "OSError: disk full" in page and "0.250 s" in page
+    client.force_login(make_user())
+    assert client.get("/schedules/").status_code == 302

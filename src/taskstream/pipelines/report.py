@@ -26,7 +26,9 @@ def neutralise(text: str) -> str:
 def _number(value: float | None) -> str:
     if value is None:
         return ""
-    return repr(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(value)
+    # Nine decimals: sums of many floats carry binary noise in the last digits.
+    value = round(float(value), 9)
+    return repr(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def group_rows(summary: dict[str, Any]) -> list[tuple[str, list[Any]]]:

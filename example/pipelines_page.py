@@ -1,0 +1,37 @@
+"""Demo pages: "Pipelines" (upload a CSV, watch each step and chunk live, download the
+report) and "Schedules" (beat schedules with their run history and missed runs)."""
+
+from __future__ import annotations
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from taskstream.conf import conf
+from taskstream.hub.cursors_api import latest_cursor
+from taskstream.periodic.selectors import missed_recent, schedule_overview
+from taskstream.pipelines.selectors import pipeline_list, pipeline_snapshot
+
+
+@login_required
+@ensure_csrf_cookie  # the page's script posts uploads with the CSRF cookie
+def pipelines_page(request: HttpRequest) -> HttpResponse:
+    topic = f"user:{request.user.pk}"
+    cursor = latest_cursor(topic)  # before the state: subscribing since it misses nothing
+    recent = list(pipeline_list(user=request.user)[:10])
+    return render(request, "example/pipelines.html", {
+        "recent": recent,
+        "max_mb": conf.PIPELINE_MAX_UPLOAD_BYTES / (1024 * 1024),
+        "initial": {"topic": topic, "cursor": cursor,
+                    "current": pipeline_snapshot(recent[0]) if recent else None},
+    })
+
+
+@staff_member_required
+def schedules_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "example/schedules.html", {
+        "schedules": schedule_overview(), "missed": missed_recent(),
+        "initial": {"topic": "ops", "cursor": latest_cursor("ops")},
+    })

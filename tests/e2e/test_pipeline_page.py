@@ -1,0 +1,73 @@
+"""The Pipelines page in Chromium: upload a CSV, watch steps and chunks, download the report."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+from playwright.async_api import expect
+
+from tests.pipelines.data import make_csv
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("celery_worker"),
+]
+
+LOG_DIR = Path(__file__).resolve().parents[2] / "var" / "test-logs"
+ROWS = 50_000  # five chunks of PIPELINE_CHUNK_ROWS
+
+
+async def test_upload_watch_steps_and_chunks_download_report(make_user, login, context,
+                                                             live_site, tmp_path):
+    user = await sync_to_async(make_user)()
+    await login(context, user, live_site)
+    page = await context.new_page()
+    await page.goto(f"{live_site.http_url}/pipelines/")
+    await expect(page.locator("#hub-state")).to_have_attribute("data-state", "open")
+    await expect(page.locator("#pipeline")).to_be_hidden()
+
+    await page.set_input_files("#file", files=[{
+        "name": "sales.csv", "mimeType": "text/csv", "buffer": make_csv(ROWS, seed=3)}])
+    await page.click("#upload-button")
+
+    section = page.locator("#pipeline")
+    await expect(section).to_be_visible()
+    await expect(page.locator("#p-name")).to_have_text("sales.csv")
+    # Steps appear at once; chunks appear live once split has cut the file.
+    await expect(page.locator("#p-steps li")).to_have_count(4)
+    await expect(page.locator("#p-chunks .chunk")).to_have_count(5, timeout=30_000)
+    await expect(section).to_have_attribute("data-state", "succeeded", timeout=60_000)
+    for step in ("validate", "split", "aggregate", "render"):
+        await expect(page.locator(f'#p-steps li[data-step="{step}"]')).to_have_attribute(
+            "data-state", "succeeded")
+    await expect(page.locator('#p-chunks .chunk[data-state="succeeded"]')).to_have_count(5)
+    await expect(page.locator("#p-chunks .chunk .pct").first).to_have_text("100%")
+    await expect(page.locator("#p-percent")).to_have_text(f"100% ({ROWS} of {ROWS} rows)")
+    await expect(page.locator("#p-reports")).to_be_visible()
+    await expect(page.locator("#p-summary")).to_contain_text(f"{ROWS} rows")
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(LOG_DIR / "pipeline-page.png"), full_page=True)
+
+    async with page.expect_download() as info:
+        await page.click("#p-csv")
+    download = await info.value
+    target = tmp_path / download.suggested_filename
+    await download.save_as(target)
+    assert download.suggested_filename == "sales-report.csv"
+    rows = list(csv.reader(io.StringIO(target.read_text())))
+    assert rows[0][:2] == ["region", "rows"]
+    assert sum(int(r[1]) for r in rows[1:]) == ROWS
+    assert any(r[0].startswith("'=HYPERLINK") for r in rows[1:])  # made inert
+
+    report = await context.new_page()
+    href = await page.locator("#p-html").get_attribute("href")
+    await report.goto(f"{live_site.http_url}{href}")
+    await expect(report.locator("h1")).to_contain_text("sales.csv")
+    await expect(report.locator("svg rect")).to_have_count(20)
+    await report.screenshot(path=str(LOG_DIR / "pipeline-report.png"), full_page=True)
