@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench-hub: $(STAMP)
-	$(BIN)/python -m bench.hub
+	$(BIN)/python -m bench.hub $(ARGS)
 
 # Live jobs beside the naive Celery + Channels pattern (ARGS="--quick" for a short run).
 bench-jobs: $(STAMP)

@@ -74,6 +74,9 @@ class Env:
             "DEBUG": "0",
             "SECRET_KEY": "taskstream-bench-" + os.urandom(8).hex(),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # The scenarios put every socket on one user's topic (the naive pattern's
+            # group `user_1`), so the per-user socket cap must not refuse them.
+            "TASKSTREAM_JSON": json.dumps({"MAX_CONNECTIONS_PER_USER": 100_000}),
         }
         naive_env = {
             **os.environ,

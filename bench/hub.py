@@ -105,7 +105,9 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
                                         hold=args.idle_hold, report_every=60.0)
                 res["wall_s"] = round(time.monotonic() - began, 1)
                 out[name][target] = res
-                print(f"{res['wall_s']} s", flush=True)
+                failed = res.get("connect_errors", 0)
+                print(f"{res['wall_s']} s" + (f"  ({failed} sockets failed to connect)"
+                                              if failed else ""), flush=True)
     finally:
         env.close()
     return out

@@ -24,8 +24,9 @@ def _bars(ax: Any, values: dict[str, float | None], title: str, unit: str,
                     ha="center", va="bottom", fontsize=9)
     if target is not None:
         ax.axhline(target, color="black", linestyle="--", linewidth=1)
-        ax.annotate(f"target {fmt.format(target)}", (1.0, target), xycoords=("axes fraction",
-                    "data"), ha="right", va="bottom", fontsize=8)
+        ax.annotate(f"target {fmt.format(target)}", (0.0, target), xycoords=("axes fraction",
+                    "data"), xytext=(3, 2), textcoords="offset points", ha="left",
+                    va="bottom", fontsize=8)
     ax.set_title(title, fontsize=10)
     ax.set_ylabel(unit)
     ax.margins(y=0.2)
@@ -73,6 +74,13 @@ def plot(result: dict[str, Any], out_dir: Path) -> list[Path]:
         if samples:
             ys = [(i + 1) / len(samples) for i in range(len(samples))]
             ax.plot(samples, ys, label=LABELS[target], color=COLORS[target])
+    # The hub's hop split: when the same events reached a plain Redis subscriber.
+    tap = _get(result, "latency", "hub", "to_redis_subscriber_samples")
+    if tap:
+        samples = sorted(tap)
+        ys = [(i + 1) / len(samples) for i in range(len(samples))]
+        ax.plot(samples, ys, label="publish → plain Redis subscriber (hub run)",
+                color=COLORS["hub"], linestyle="--", linewidth=1)
     ax.axvline(1.0, color="black", linestyle=":", linewidth=1, label="p50 target 1 ms")
     ax.axvline(3.0, color="black", linestyle="--", linewidth=1, label="p99 target 3 ms")
     ax.set_xscale("log")

@@ -138,7 +138,8 @@ async def latency(target: str, env: Env, cfg: Config, user: int, *, events: int,
         redis_ms = [ms for n, ms in tap.got.items() if n >= warmup]
         rest = [ws_ms[n] - ms for n, ms in tap.got.items() if n >= warmup and n in ws_ms]
         extra = {"to_redis_subscriber_ms": percentiles(redis_ms),
-                 "redis_subscriber_to_client_ms": percentiles(rest)}
+                 "redis_subscriber_to_client_ms": percentiles(rest),
+                 "to_redis_subscriber_samples": [round(ms, 4) for ms in redis_ms]}
     return {"events": events, "warmup": warmup, "interval_s": interval, "received": len(hops),
             "hop_ms": percentiles(hops), **extra,
             # How long the publisher's own call took (Redis round trip included): part of hop.
