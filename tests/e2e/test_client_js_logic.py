@@ -279,3 +279,17 @@ async def test_closing_the_last_subscription_unsubscribes(fake):
                  events: log.filter((e) => "event" in e).length };
     """)
     assert result == {"subscribes": 1, "afterFirst": 0, "unsubscribes": 1, "events": 0}
+
+
+async def test_second_subscriber_since_counts_only_before_the_topic_is_sent(fake):
+    result = await run(fake, """
+        const hub = makeHub();
+        record(hub, "user:1");
+        record(hub, "user:1", { since: "e-4-0" });  // both at page load: adopted
+        const s1 = sock(); s1.welcome();
+        const first = s1.ofType("subscribe");
+        record(hub, "user:1", { since: "e-1-0" });  // already sent: ignored
+        hub.close();
+        return { first: first.map((f) => f.since), later: s1.ofType("subscribe").length };
+    """)
+    assert result == {"first": ["e-4-0"], "later": 1}

@@ -209,7 +209,8 @@ export class Hub {
    * events after it apply in order —, onSubscribed(frame), onError(frame).
    * `since`: a cursor to resume from (e.g. rendered with the page's initial state).
    * Subscribing a topic this hub already holds shares that subscription: the new
-   * handlers get events from now on and `since` is ignored.
+   * handlers get events from now on, and their `since` only counts while the topic has
+   * no resume point and has not been sent yet (otherwise a console warning says so).
    */
   subscribe(topic, { since = null, onEvent, onGap, onSubscribed, onError } = {}) {
     if (this.#closed) throw new HubError("closed", "this hub was closed");
@@ -218,6 +219,14 @@ export class Hub {
     let state = this.#topics.get(topic);
     if (state) {
       state.subs.add(sub);
+      if (since && since !== state.cursor) {
+        if (state.cursor === null && state.reqId === null) {
+          state.cursor = since; // not asked for yet: the first resume point wins
+        } else {
+          console.warn(`taskstream: ${topic} is already subscribed on this hub; the new ` +
+                       "subscription's `since` is ignored (use another Hub to replay)");
+        }
+      }
       if (state.subscribed && state.lastSubscribed) this.#call(sub, "onSubscribed", state.lastSubscribed);
       return sub;
     }
