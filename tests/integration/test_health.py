@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from taskstream.testing import ServerProcess, free_port
+from taskstream.testing import RedisProcess, ServerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,8 +81,15 @@ def test_readyz_lists_every_check_when_all_backends_answer(hub_server: ServerPro
 
 
 def test_readyz_is_503_naming_redis_when_redis_is_unreachable(start_server: Any) -> None:
-    server = start_server(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-    status, body = get_json(f"{server.http_url}/readyz")
+    # The server refuses to start without its Redis; here Redis dies while it runs.
+    redis = RedisProcess().start()
+    try:
+        server = start_server(REDIS_URL=redis.url)
+        assert get_json(f"{server.http_url}/readyz")[0] == 200
+        redis.stop()
+        status, body = get_json(f"{server.http_url}/readyz")
+    finally:
+        redis.close()
     assert status == 503
     assert body["status"] == "unavailable"
     assert body["failed"] == ["redis"]

@@ -21,7 +21,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from taskstream.conf import conf
-from taskstream.exceptions import ProtocolError
+from taskstream.exceptions import EventTooLarge, ProtocolError
 from taskstream.hub import protocol as p
 from taskstream.hub.auth import session_key_from_headers, user_from_session, user_from_token
 from taskstream.hub.cursor import ZERO, Cursor, StreamId, parse_cursor
@@ -445,8 +445,12 @@ class Connection:
         if not await kind.may_read(self.user, key):
             raise ProtocolError(p.FORBIDDEN, f"not allowed to publish to {frame.topic!r}")
         publication = await kind.on_publish(self.user, key, frame.event, frame.data)
-        cursor = await apublish(frame.topic, publication.event, publication.data,
-                                ephemeral=publication.ephemeral)
+        try:
+            cursor = await apublish(frame.topic, publication.event, publication.data,
+                                    ephemeral=publication.ephemeral)
+        except EventTooLarge as exc:
+            # Not "unavailable": retrying cannot help, and the hook may have stored it.
+            raise ProtocolError(p.TOO_LARGE, str(exc)) from exc
         self.write(p.published_frame(frame.topic, cursor, frame.id))
 
     async def _auth(self, frame: p.Auth) -> None:
