@@ -40,11 +40,11 @@ LOG_DIR = ROOT / "var" / "bench"
 
 FULL = {"latency": {"updates": 500, "gap": 0.01, "e2e": 300},
         "throughput": {"jobs": 1000, "plain": 2000, "naive": 1000},
-        "progress_cost": {"work_us": [1000, 300, 100, 30, 10], "seconds": 1.0, "repeat": 3},
+        "progress_cost": {"repeat": 3},
         "recovery": {"steps": 40, "step_seconds": 0.1, "kill_at": 5}}
 QUICK = {"latency": {"updates": 100, "gap": 0.01, "e2e": 50},
          "throughput": {"jobs": 200, "plain": 400, "naive": 200},
-         "progress_cost": {"work_us": [100, 5], "seconds": 0.5, "repeat": 1},
+         "progress_cost": {"repeat": 1},
          "recovery": {"steps": 20, "step_seconds": 0.1, "kill_at": 3}}
 # The recovery scenario's worker settings (production defaults: 10 s / 60 s / 30 s).
 RECOVERY_SETTINGS = {"JOB_HEARTBEAT_INTERVAL": 1, "JOB_HEARTBEAT_TIMEOUT": 5,
@@ -286,56 +286,38 @@ class Bench:
 
     # Progress cost -------------------------------------------------------------------------
 
-    async def progress_cost(self, work_us: list[float], seconds: float,
-                            repeat: int) -> dict[str, Any]:
+    async def progress_cost(self, repeat: int) -> dict[str, Any]:
+        """How often one job may call ``progress()`` and stay within 5 % of its speed."""
+        from taskstream.conf import conf
         from taskstream.jobs import job_start
         from taskstream.jobs.models import Job
 
         owner = await asyncio.to_thread(self.user_obj)
         worker = await asyncio.to_thread(self.hub_worker("cost", concurrency=1).start)
 
-        # Empty loop turns per µs of CPU, measured here (same interpreter and machine).
-        began, turns = time.process_time(), 2_000_000
-        for _ in range(turns):
-            pass
-        per_us = turns / ((time.process_time() - began) * 1e6)
-
-        def run(work: float, report: bool) -> float:
-            iterations = max(1, int(seconds * 1e6 / work))
-            job = job_start(kind="bench.progress_cost", owner=owner,
-                            params={"loops": max(1, int(work * per_us)),
-                                    "iterations": iterations, "report": report})
+        def run() -> dict[str, float]:
+            job = job_start(kind="bench.progress_cost", owner=owner, params={})
             while True:
                 job.refresh_from_db()
                 if job.state == "succeeded":
-                    return float(job.result["cpu_s"])
+                    return dict(job.result)
                 if job.state in ("failed", "cancelled"):
                     raise RuntimeError(job.error_message)
-                time.sleep(0.02)
+                time.sleep(0.05)
 
-        rows = []
         try:
-            for work in work_us:
-                plain, reported = [], []
-                for _ in range(repeat):  # interleaved, so drifting load hits both alike
-                    plain.append(await asyncio.to_thread(run, work, False))
-                    reported.append(await asyncio.to_thread(run, work, True))
-                iterations = max(1, int(seconds * 1e6 / work))
-                best_plain, best_reported = min(plain), min(reported)
-                rows.append({"work_us_per_step": work,
-                             "progress_calls_per_s": round(iterations / best_reported),
-                             "slowdown_pct": round((best_reported / best_plain - 1) * 100, 2),
-                             "cost_per_call_us": round(
-                                 (best_reported - best_plain) / iterations * 1e6, 3)})
+            runs = [await asyncio.to_thread(run) for _ in range(repeat)]
         finally:
             await asyncio.to_thread(worker.stop)
-        fast = [r["progress_calls_per_s"] for r in rows if r["slowdown_pct"] <= 5]
-        costs = sorted(r["cost_per_call_us"] for r in rows if r["work_us_per_step"] <= 100)
         await asyncio.to_thread(lambda: Job.objects.all().delete())
-        # Measured directly, and as the rate at which the median cost per call is 5 %.
-        return {"rows": rows, "max_measured_rate_within_5pct": max(fast) if fast else None,
-                "rate_at_5pct_from_cost": round(0.05 / (costs[len(costs) // 2] / 1e6))
-                if costs and costs[len(costs) // 2] > 0 else None}
+        call_us = sorted(r["call_us"] for r in runs)[len(runs) // 2]
+        share = sorted(r["background_share"] for r in runs)[len(runs) // 2]
+        budget = 0.05 - share
+        return {"runs": runs, "call_us": round(call_us, 3),
+                "progress_interval_s": conf.JOB_PROGRESS_INTERVAL,
+                "background_share_pct": round(share * 100, 2),
+                "max_calls_per_s_within_5pct": round(budget / (call_us / 1e6))
+                if budget > 0 and call_us > 0 else None}
 
     # Recovery ------------------------------------------------------------------------------
 
@@ -395,9 +377,11 @@ def print_table(result: dict[str, Any]) -> None:
                      f"{t['plain_celery_noop']['tasks_per_s']}/s, naive process_report "
                      f"{t['naive_process_report']['tasks_per_s']}/s")
     if "progress_cost" in sc:
-        for row in sc["progress_cost"]["rows"]:
-            lines.append(f"progress {row['progress_calls_per_s']:>8}/s slowdown "
-                         f"{row['slowdown_pct']}% ({row['cost_per_call_us']} µs/call)")
+        p = sc["progress_cost"]
+        lines.append(f"progress() {p['call_us']} µs/call; flushes every "
+                     f"{p['progress_interval_s']} s in the background take "
+                     f"{p['background_share_pct']}% of the task: "
+                     f"{p['max_calls_per_s_within_5pct']} calls/s within 5 %")
     if "recovery" in sc:
         r = sc["recovery"]
         lines.append(f"recovery kill→running {r['kill_to_running_again_s']} s, kill→succeeded "

@@ -13,6 +13,7 @@ import threading
 import time
 import traceback as tb
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,7 +47,10 @@ class Run:
     def __init__(self, job: Job) -> None:
         self.job = job
         self.token = job.run_token
+        # `lock` guards `pending` for an instant; `io_lock` orders this run's writes and
+        # events (a progress event never follows the terminal one).
         self.lock = threading.Lock()
+        self.io_lock = threading.Lock()
         self.pending: tuple[int, int | None, str] | None = None
         # job.started was just published: the first progress event waits its turn too.
         self.last_flush = time.monotonic()
@@ -54,6 +58,12 @@ class Run:
         self.last_check = time.monotonic()
         self.lost = False  # another run took the job, or it was cancelled by termination
         self.cancelled = job.cancel_requested
+        # Read once: progress() is on the task's hot path, a settings lookup is not free.
+        self.interval = conf.JOB_PROGRESS_INTERVAL
+        self.heartbeat_interval = conf.JOB_HEARTBEAT_INTERVAL
+        # Set by the ticker: asks it to flush now. Without one, progress() flushes inline.
+        self.wake: Callable[[], None] | None = None
+        self._wake_sent = False
 
     def _mine(self) -> Any:
         return Job.objects.filter(pk=self.job.pk, state=State.RUNNING, run_token=self.token)
@@ -61,45 +71,66 @@ class Run:
     # Progress ------------------------------------------------------------------------
 
     def progress(self, current: int, total: int | None, message: str) -> None:
-        with self.lock:
-            self.pending = (int(current), None if total is None else int(total),
-                            str(message)[:_MESSAGE_MAX])
-            if time.monotonic() - self.last_flush >= conf.JOB_PROGRESS_INTERVAL:
-                self._flush()
-        self.raise_if_lost()
+        """Record the latest progress; when one is due, the ticker thread writes it.
 
-    def _flush(self) -> None:
-        """Write and publish the pending progress (caller holds the lock)."""
-        if self.pending is None or self.lost:
-            return
-        current, total, message = self.pending
-        self.pending = None
-        now = timezone.now()
-        updated = self._mine().update(progress_current=current, progress_total=total,
-                                      progress_message=message, heartbeat_at=now, updated_at=now)
-        self.last_flush = self.last_heartbeat = time.monotonic()
-        if not updated:
-            self.lost = True
-            return
-        job = self.job
-        job.progress_current, job.progress_total, job.progress_message = current, total, message
-        job.heartbeat_at = job.updated_at = now
-        events.job_publish(job, events.PROGRESS)
+        The task's thread never waits on the database or Redis here: it only hands
+        over the value, so reporting often costs the task next to nothing.
+        """
+        pending = (int(current), None if total is None else int(total),
+                   message[:_MESSAGE_MAX] if type(message) is str else str(message)[:_MESSAGE_MAX])
+        with self.lock:
+            self.pending = pending
+            due = not self._wake_sent and time.monotonic() - self.last_flush >= self.interval
+            if due:
+                self._wake_sent = True
+        if due:
+            if self.wake is not None:
+                self.wake()
+            else:
+                self.flush()
+        if self.lost:
+            raise JobSuperseded(str(self.job.pk))
+
+    def _take_pending(self) -> tuple[int, int | None, str] | None:
+        with self.lock:
+            pending, self.pending = self.pending, None
+            self._wake_sent = False
+            self.last_flush = time.monotonic()
+            return pending
 
     def flush(self) -> None:
-        with self.lock:
-            self._flush()
+        """Write and publish the pending progress, if any."""
+        with self.io_lock:
+            if self.lost:
+                return
+            pending = self._take_pending()
+            if pending is None:
+                return
+            current, total, message = pending
+            now = timezone.now()
+            updated = self._mine().update(progress_current=current, progress_total=total,
+                                          progress_message=message, heartbeat_at=now,
+                                          updated_at=now)
+            self.last_heartbeat = time.monotonic()
+            if not updated:
+                self.lost = True
+                return
+            job = self.job
+            job.progress_current, job.progress_total = current, total
+            job.progress_message = message
+            job.heartbeat_at = job.updated_at = now
+            events.job_publish(job, events.PROGRESS)
 
     # Called by the ticker thread ------------------------------------------------------------
 
     def tick(self) -> None:
-        with self.lock:
-            now = time.monotonic()
-            if self.pending is not None and now - self.last_flush >= conf.JOB_PROGRESS_INTERVAL:
-                self._flush()
-            elif now - self.last_heartbeat >= conf.JOB_HEARTBEAT_INTERVAL and not self.lost:
+        now = time.monotonic()
+        if self.pending is not None and (self._wake_sent or now - self.last_flush >= self.interval):
+            self.flush()
+        elif now - self.last_heartbeat >= self.heartbeat_interval and not self.lost:
+            with self.io_lock:
                 self.last_heartbeat = now
-                if not self._mine().update(heartbeat_at=timezone.now()):
+                if not self.lost and not self._mine().update(heartbeat_at=timezone.now()):
                     self.lost = True
 
     # Cancellation ------------------------------------------------------------------------
@@ -111,7 +142,7 @@ class Run:
     def checkpoint(self) -> None:
         """Raise JobCancelled once cancel was requested (looked up at a bounded rate)."""
         self.raise_if_lost()
-        if not self.cancelled and time.monotonic() - self.last_check >= conf.JOB_PROGRESS_INTERVAL:
+        if not self.cancelled and time.monotonic() - self.last_check >= self.interval:
             self.last_check = time.monotonic()
             row = Job.objects.filter(pk=self.job.pk).values("cancel_requested", "state",
                                                               "run_token").first()
@@ -130,10 +161,10 @@ class Run:
         Progress still held back by the rate limit goes into the same UPDATE: the final
         event's snapshot carries it, so the last value is delivered without an extra event.
         """
-        with self.lock:
-            if self.pending is not None and not self.lost:
-                current, total, message = self.pending
-                self.pending = None
+        with self.io_lock:
+            pending = self._take_pending()
+            if pending is not None and not self.lost:
+                current, total, message = pending
                 fields.update(progress_current=current, progress_total=total,
                               progress_message=message)
             now = timezone.now()
@@ -147,7 +178,7 @@ class Run:
                 setattr(self.job, name, value)
             self.job.state, self.job.run_token, self.job.updated_at = state, "", now
             self.job.heartbeat_at = None
-        events.job_publish(self.job, event)
+            events.job_publish(self.job, event)
         return True
 
     def succeed(self, result: Any) -> bool:
