@@ -10,7 +10,7 @@ SERVICES_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 	REDIS_URL=redis://127.0.0.1:6379/0 \
 	CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: run test test-services lint bench-hub bench-jobs bench-rooms venv clean
+.PHONY: run test test-services lint bench-hub bench-jobs bench-rooms bench-pipelines venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench-jobs: $(STAMP)
 
 bench-rooms: $(STAMP)
 	$(BIN)/python -m bench.rooms $(ARGS)
+
+# 1M CSV rows through the pipeline canvas vs one plain task (ARGS="--quick": 100k rows).
+bench-pipelines: $(STAMP)
+	$(BIN)/python -m bench.pipelines $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -34,7 +34,9 @@ def wait_done(pipeline_id: str, timeout: float = 60.0, states: set[str] = TERMIN
     deadline = time.monotonic() + timeout
     while True:
         job = Pipeline.objects.select_related("job").get(pk=pipeline_id).job
-        if job.state in states:
+        # The render step finishes just after the pipeline it completed.
+        if job.state in states and not Job.objects.filter(
+                parent=job, state__in=["running", "retrying"]).exists():
             return job
         if time.monotonic() > deadline:
             raise AssertionError(f"pipeline still {job.state} ({job.progress_message})")
@@ -142,3 +144,32 @@ def test_cancel_mid_way_stops_chunks_and_cleans_up(make_user: Any) -> None:
     except FileNotFoundError:
         names = []
     assert names == []
+
+
+async def test_report_ready_event_and_notification(make_user: Any, session_cookie: Any,
+                                                   connect: Any) -> None:
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    from taskstream.notifications.models import Notification
+
+    user = await sync_to_async(make_user)()
+    client = await sync_to_async(api)(user)
+    data = (await sync_to_async(upload)(client, make_csv(2000, seed=11))).json()
+    hub = await connect(cookie=await sync_to_async(session_cookie)(user))
+    # From the cursor the upload answered with: nothing published since is missed.
+    await hub.subscribe(f"user:{user.pk}", since=data["cursors"]["user"])
+    events = []
+    while not events or events[-1]["event"] != "report.ready":
+        events.append(await hub.expect("event", 30))
+    ready = events[-1]["data"]
+    assert ready["pipeline"] == data["id"] and ready["name"] == "sales.csv"
+    assert ready["report_csv"].endswith("/report.csv") and ready["rows"] == 2000
+    parent = data["job"]["id"]
+    seen = [(e["event"], e["data"].get("id")) for e in events]
+    assert ("job.started", parent) in seen and ("job.succeeded", parent) in seen
+    # Children (steps, chunks) report on the same topic, pointing at their parent.
+    assert any(e["data"].get("parent") == parent for e in events)
+    note = await Notification.objects.aget(recipient=user, kind="report.ready")
+    assert note.url == ready["report_html"] and "sales.csv" in note.title
+    await sync_to_async(connections.close_all)()

@@ -19,7 +19,7 @@ from typing import IO, Any
 from django.apps import apps
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -199,11 +199,12 @@ def pipeline_rollup(*, pipeline: Pipeline, force: bool = False) -> None:
                                                                   0.1):
             return
         _last_rollup[key] = now_m
-    chunks = Chunk.objects.filter(pipeline=pipeline)
-    done = chunks.aggregate(n=Sum("done_rows"))["n"] or 0
-    finished = chunks.filter(job__state=State.SUCCEEDED).count()
+    counts = Chunk.objects.filter(pipeline=pipeline).aggregate(
+        done=Sum("done_rows"), chunks=Count("pk"),
+        finished=Count("pk", filter=Q(job__state=State.SUCCEEDED)))
+    done = counts["done"] or 0
     total = pipeline.total_rows or 0
-    message = f"processing: {finished} of {chunks.count()} chunks done"
+    message = f"processing: {counts['finished']} of {counts['chunks']} chunks done"
     now = timezone.now()
     if Job.objects.filter(pk=pipeline.job_id, state=State.RUNNING).update(
             progress_current=done, progress_total=total, progress_message=message,
@@ -239,9 +240,6 @@ def pipeline_complete(*, pipeline: Pipeline) -> bool:
         return False
     payload = {**result, "job": str(pipeline.job_id),
                "name": pipeline.upload.original_name or "upload.csv"}
-    owner_id = pipeline.owner_id
-    publish(f"user:{owner_id}", REPORT_READY, payload)
-    publish(f"job:{pipeline.job_id}", REPORT_READY, payload)
     if apps.is_installed("taskstream.notifications"):
         from taskstream.notifications.services import notification_create
 
@@ -250,6 +248,9 @@ def pipeline_complete(*, pipeline: Pipeline) -> bool:
                             body=f"{summary.get('rows', 0)} rows, {summary.get('bad', 0)} bad.",
                             url=result["report_html"], data=payload,
                             key=f"report:{pipeline.pk}")
+    # Last: whoever hears report.ready finds the notification (and the files) in place.
+    publish(f"user:{pipeline.owner_id}", REPORT_READY, payload)
+    publish(f"job:{pipeline.job_id}", REPORT_READY, payload)
     return True
 
 
@@ -272,11 +273,11 @@ def pipeline_fail(*, pipeline_id: str, exc: BaseException, where: str) -> bool:
         return False
     fields = error_fields(exc)
     fields["error_message"] = f"{where} failed: {fields['error_message']}"[:10_000]
-    moved = _parent_move(pipeline.job_id, [State.QUEUED, State.RUNNING], events.FAILED,
-                         state=State.FAILED, finished_at=timezone.now(), heartbeat_at=None,
-                         **fields)
+    # Children first: whoever sees the pipeline failed sees its queued steps cancelled.
     _cancel_queued_children(pipeline.job_id)
-    return moved
+    return _parent_move(pipeline.job_id, [State.QUEUED, State.RUNNING], events.FAILED,
+                        state=State.FAILED, finished_at=timezone.now(), heartbeat_at=None,
+                        **fields)
 
 
 # Cancel and retry ----------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from taskstream.pipelines.exceptions import TransientStepError
 logger = logging.getLogger("taskstream.pipelines")
 
 TRANSIENT = (OSError, TransientStepError, DatabaseError)
+# Seconds between looks at the parent job for a cancel (each look is a query).
+PARENT_CHECK_INTERVAL = 0.25
 
 
 def backoff(retries: int) -> float:
@@ -43,7 +45,7 @@ class PipelineStep(LiveTask):
     def checkpoint(self) -> None:
         super().checkpoint()
         job = self.job
-        if job is None or time.monotonic() - self._parent_checked < conf.JOB_PROGRESS_INTERVAL:
+        if job is None or time.monotonic() - self._parent_checked < PARENT_CHECK_INTERVAL:
             return
         self._parent_checked = time.monotonic()
         if services.parent_cancelled(job.parent_id):
