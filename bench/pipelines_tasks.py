@@ -24,9 +24,11 @@ def pipeline_plain(*, stored_name: str, encoding: str, delimiter: str,
     began = time.perf_counter()
     part = summary.new_part()
     group = summary.group_column(columns)
+    numeric = summary.numeric_indices(columns)
     with files.pipeline_storage().open(stored_name, "rb") as f:
         for record in read_records(f, encoding=encoding, delimiter=delimiter, start=header_end,
                                    first_line=2):
-            summary.add_record(part, record, columns=columns, group_index=group)
+            summary.add_record(part, record, columns=columns, group_index=group,
+                               numeric=numeric)
     report.render_csv(part, columns)
     return {"rows": part["rows"], "seconds": time.perf_counter() - began}

@@ -126,15 +126,17 @@ def process_chunk(task: Any, *, pipeline_id: str, index: int) -> dict[str, Any]:
     kind.begin_chunk(pipeline_id=pipeline_id, index=index, attempt=job.attempt if job else 1)
     upload, columns = pipeline.upload, pipeline.columns
     group_index = summary.group_column(columns)
+    numeric = summary.numeric_indices(columns)
+    check_row = kind.check_row if type(kind).check_row is not PipelineKind.check_row else None
     part = summary.new_part()
     done = 0
     last = time.monotonic()
     with files.pipeline_storage().open(upload.stored_name, "rb") as f:
         for record in read_records(f, encoding=upload.encoding, delimiter=upload.delimiter,
                                    start=chunk.start, end=chunk.end, first_line=chunk.first_line):
-            extra = kind.check_row(record.values) if record.values is not None else ""
+            extra = check_row(record.values) if check_row and record.values is not None else ""
             summary.add_record(part, record, columns=columns, group_index=group_index,
-                               extra_error=extra)
+                               extra_error=extra, numeric=numeric)
             done += 1
             # Every write here is a database round trip: a few per second, not per row.
             if done % PROGRESS_EVERY == 0 and time.monotonic() - last >= ROLLUP_INTERVAL:

@@ -25,9 +25,19 @@ def _stat_slots(n: int) -> list[Any]:
     return [0] + [[0, 0.0, None, None] for _ in range(n)]
 
 
+def numeric_indices(columns: list[dict[str, Any]]) -> list[int]:
+    return [i for i, column in enumerate(columns) if column["numeric"]]
+
+
 def add_record(part: dict[str, Any], record: Record, *, columns: list[dict[str, Any]],
-               group_index: int | None, extra_error: str = "") -> None:
-    """Count one record into ``part``: into its group, or as a bad row with its line."""
+               group_index: int | None, extra_error: str = "",
+               numeric: list[int] | None = None) -> None:
+    """Count one record into ``part``: into its group, or as a bad row with its line.
+
+    ``numeric`` (from :func:`numeric_indices`) saves working it out per row.
+    """
+    if numeric is None:
+        numeric = numeric_indices(columns)
     error = record.error or extra_error
     values = record.values
     numbers: list[float | None] = []
@@ -35,16 +45,14 @@ def add_record(part: dict[str, Any], record: Record, *, columns: list[dict[str, 
         if len(values) != len(columns):
             error = f"expected {len(columns)} fields, got {len(values)}"
         else:
-            for column, text in zip(columns, values, strict=True):
-                if not column["numeric"]:
-                    continue
-                text = text.strip()
+            for i in numeric:
+                text = values[i].strip()
                 if not text:
                     numbers.append(None)
                     continue
                 number = parse_number(text)
                 if number is None:
-                    error = f"column {column['name']!r}: {text[:40]!r} is not a number"
+                    error = f"column {columns[i]['name']!r}: {text[:40]!r} is not a number"
                     break
                 numbers.append(number)
     if error or values is None:
@@ -63,8 +71,10 @@ def add_record(part: dict[str, Any], record: Record, *, columns: list[dict[str, 
             continue
         stat[0] += 1
         stat[1] += number
-        stat[2] = number if stat[2] is None else min(stat[2], number)
-        stat[3] = number if stat[3] is None else max(stat[3], number)
+        if stat[2] is None or number < stat[2]:
+            stat[2] = number
+        if stat[3] is None or number > stat[3]:
+            stat[3] = number
 
 
 def merge(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
