@@ -393,6 +393,8 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
     sizes = QUICK if args.quick else FULL
     only = set(args.only.split(",")) if args.only else set(sizes)
     env = Env.create(client_cpu=args.client_cpu, n_users=2)
+    if args.broker:  # e.g. RabbitMQ for the recovery scenario; the hub log stays on Redis
+        env.hub_env["CELERY_BROKER_URL"] = args.broker
     # This process starts jobs like a web process would: the same settings and database.
     os.environ.update({**env.hub_env, "CELERY_TASK_DEFAULT_QUEUE": "benchjobs"})
     import django
@@ -419,6 +421,9 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--only", default="", help="comma-separated: " + ", ".join(FULL))
+    parser.add_argument("--broker", default="",
+                        help="Celery broker URL of the taskstream workers (default: the "
+                             "embedded Redis)")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     args = parser.parse_args(argv)
@@ -438,10 +443,10 @@ def main(argv: list[str] | None = None) -> None:
     result["wall_s"] = round(time.monotonic() - began, 1)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"jobs-{ts}.json"
+    name = f"jobs-{ts}{'-amqp' if args.broker.startswith('amqp') else ''}.json"
     text = json.dumps(result, indent=1, ensure_ascii=False)
     (RESULTS / name).write_text(text)
-    if not args.only and not args.quick:
+    if not args.only and not args.quick and not args.broker:
         (RESULTS / "jobs-latest.json").write_text(text)
     print()
     print_table(result)
