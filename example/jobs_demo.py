@@ -2,7 +2,8 @@
 
 * ``demo.slow`` - a configurable slow task with steps, cancellable between steps.
 * ``demo.flaky`` - fails ``fail_times`` times, retried the Celery way, then succeeds.
-* ``demo.noop`` - ten progress updates and done; the bench's unit of work.
+* ``demo.noop`` - ten progress updates and done.
+* ``demo.blocking`` - sleeps without checkpoints; ``terminate_on_cancel`` (Python only).
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ def flaky(self: LiveTask, *, fail_times: int = 2) -> dict[str, Any]:
 def noop(self: LiveTask, *, updates: int = 10) -> None:
     for i in range(1, updates + 1):
         self.progress(i, updates)
+
+
+@shared_task(base=LiveTask, bind=True, name="demo.blocking", terminate_on_cancel=True)
+def blocking(self: LiveTask, *, seconds: float = 30.0) -> None:
+    """A step that never reaches a checkpoint: cancelling terminates it instead."""
+    self.progress(0, 1, "blocking")
+    time.sleep(seconds)
 
 
 register_job_kind("demo.slow", params=SlowParams, label="Slow job with steps")

@@ -184,3 +184,19 @@ async def test_owner_topic_gets_every_job_event(make_user, session_cookie, conne
     events = await until_terminal(hub)
     assert events[0]["event"] == "job.created" and events[-1]["event"] == "job.succeeded"
     assert {e["data"]["id"] for e in events} == {job["id"]}
+
+
+async def test_cancel_terminates_a_task_that_opted_in(make_user):
+    from taskstream.jobs import job_cancel, job_start
+
+    user = await sync_to_async(make_user)()
+    job = await sync_to_async(job_start)(kind="demo.blocking", owner=user,
+                                         params={"seconds": 60})
+    await wait_state(str(job.pk), {"running"})
+    cancelled = await sync_to_async(job_cancel)(job=job, actor=user)
+    assert cancelled.state == "cancelled"  # at once: no checkpoint to wait for
+    # The worker's pool replaced the terminated process: the next job runs.
+    client = await sync_to_async(api)(user)
+    after = await sync_to_async(start)(client, "demo.slow", params={"steps": 1, "step_seconds": 0})
+    await wait_state(after["id"], {"succeeded"})
+    assert (await Job.objects.aget(pk=job.pk)).state == "cancelled"

@@ -195,3 +195,14 @@ def test_reaper_leaves_jobs_without_a_task_of_their_own(owner):
     assert job_reap() == 0
     parent.refresh_from_db()
     assert parent.state == State.RUNNING
+
+
+def test_a_result_too_big_for_an_event_still_gets_its_terminal_event(owner, settings):
+    settings.TASKSTREAM = {**settings.TASKSTREAM, "MAX_EVENT_BYTES": 2048}
+    job = start(owner)
+    run = claim(job)
+    before = latest_cursor(job.topic)
+    assert run.succeed({"blob": "x" * 5000})
+    assert latest_cursor(job.topic) != before
+    job.refresh_from_db()
+    assert job.result == {"blob": "x" * 5000}  # stored whole; the API serves it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from taskstream.exceptions import EventTooLarge
 from taskstream.hub.batch import publish_many
 from taskstream.jobs.snapshot import job_snapshot
 
@@ -29,8 +30,14 @@ def job_publish(job: Job, event: str) -> str | None:
     logged and lost rather than failing the job (the snapshot over HTTP stays right).
     """
     data = job_snapshot(job)
+    topics = [f"job:{job.id}", f"user:{job.owner_id}"]
     try:
-        cursors = publish_many([f"job:{job.id}", f"user:{job.owner_id}"], event, data)
+        try:
+            cursors = publish_many(topics, event, data)
+        except EventTooLarge:
+            # A result too big for an event still gets its event; the API has the result.
+            data = {**data, "result": None, "result_omitted": True}
+            cursors = publish_many(topics, event, data)
     except Exception:
         logger.exception("could not publish %s for job %s", event, job.id)
         return None
