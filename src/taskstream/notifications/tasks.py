@@ -6,19 +6,26 @@ import socket
 from smtplib import SMTPException
 from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
+from django.apps import apps
 
-from taskstream.jobs.tasks import LiveTask
 from taskstream.notifications.services import WELCOME_TASK, email_welcome_send
+
+# Importing the jobs app's tasks also schedules its reaper: only when that app is in use.
+Base: type[Task]
+if apps.is_installed("taskstream.jobs"):
+    from taskstream.jobs.tasks import LiveTask as Base
+else:
+    Base = Task
 
 # What a mail server or the network does when it is briefly unwell: worth a retry.
 TRANSIENT_MAIL_ERRORS = (SMTPException, ConnectionError, TimeoutError, socket.gaierror)
 
 
-# A LiveTask, so that started as a job its retries show on the job; it also runs as a plain
-# task (``send_welcome_email.delay(user_id=...)``) when the jobs app is not installed.
+# A LiveTask where the jobs app is installed, so that started as a job its retries show on
+# the job; a plain task (``send_welcome_email.delay(user_id=...)``) otherwise.
 @shared_task(
-    base=LiveTask, bind=True, name=WELCOME_TASK,
+    base=Base, bind=True, name=WELCOME_TASK,
     autoretry_for=TRANSIENT_MAIL_ERRORS,
     retry_backoff=True,  # 1 s, 2 s, 4 s ... with full jitter, capped below
     retry_backoff_max=600,
