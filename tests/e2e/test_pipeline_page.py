@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,14 @@ async def test_upload_watch_steps_and_chunks_download_report(make_user, login, c
     await expect(page.locator("#hub-state")).to_have_attribute("data-state", "open")
     await expect(page.locator("#pipeline")).to_be_hidden()
 
+    # Everything the page shows as the pipeline moves, to check it moved live.
+    await page.evaluate("""() => {
+      window.__shown = [];
+      const watch = (id) => new MutationObserver(() => window.__shown.push(
+          document.getElementById(id).textContent)).observe(
+          document.getElementById(id), { childList: true, characterData: true, subtree: true });
+      watch("p-message"); watch("p-percent");
+    }""")
     await page.set_input_files("#file", files=[{
         "name": "sales.csv", "mimeType": "text/csv", "buffer": make_csv(ROWS, seed=3)}])
     await page.click("#upload-button")
@@ -49,6 +58,11 @@ async def test_upload_watch_steps_and_chunks_download_report(make_user, login, c
     await expect(page.locator('#p-chunks .chunk[data-state="succeeded"]')).to_have_count(5)
     await expect(page.locator("#p-chunks .chunk .pct").first).to_have_text("100%")
     await expect(page.locator("#p-percent")).to_have_text(f"100% ({ROWS} of {ROWS} rows)")
+    shown = await page.evaluate("window.__shown")
+    assert "validating" in shown and "rendering the report" in shown
+    partial = [m for m in shown if re.fullmatch(r"\d+% \((\d+) of 50000 rows\)", m)
+               and 0 < int(re.findall(r"\((\d+) of", m)[0]) < ROWS]
+    assert partial, shown  # rows rolled up from the chunks while they ran
     await expect(page.locator("#p-reports")).to_be_visible()
     await expect(page.locator("#p-summary")).to_contain_text(f"{ROWS} rows")
     LOG_DIR.mkdir(parents=True, exist_ok=True)

@@ -94,3 +94,27 @@ def test_a_permanently_bad_chunk_fails_the_pipeline_and_retry_keeps_the_rest(
     assert attempts(pipeline) == [1, 5, 1]
     pipeline.refresh_from_db()
     assert pipeline.summary["rows"] == 3000 and pipeline.report_csv
+
+
+def test_cancel_stops_running_chunks_at_a_checkpoint(make_user: Any, faulty_worker: Any) -> None:
+    pipeline = start(make_user(), "test-slow", rows=6000)
+    deadline = time.monotonic() + 30
+    while Chunk.objects.filter(pipeline=pipeline, job__state="running",
+                               done_rows__gt=0).count() < 2:
+        assert time.monotonic() < deadline, "chunks did not start"
+        time.sleep(0.05)
+    services.pipeline_cancel(pipeline=pipeline, actor=pipeline.owner)
+    job = settle(pipeline)
+    assert job.state == "cancelled"
+    chunks = list(Chunk.objects.filter(pipeline=pipeline).select_related("job"))
+    stopped = [c for c in chunks if c.job.started_at is not None]
+    never = [c for c in chunks if c.job.started_at is None]
+    # The two running chunks stopped part-way; the four queued ones never started.
+    assert len(stopped) == 2 and len(never) == 4
+    assert all(c.job.state == "cancelled" and 0 < c.done_rows < c.rows for c in stopped)
+    assert all(c.job.state == "cancelled" for c in never)
+    try:
+        leftovers = files.pipeline_storage().listdir(files.work_dir(pipeline.pk))[1]
+    except FileNotFoundError:
+        leftovers = []
+    assert leftovers == []

@@ -2,9 +2,12 @@
 
 ``test-flaky``: chunk 2 fails twice with a transient error, then works.
 ``test-broken``: chunk 2 fails every time until the test drops a "fixed" marker file.
+``test-slow``: two milliseconds a row, to catch chunks while they run.
 """
 
 from __future__ import annotations
+
+import time
 
 from taskstream.pipelines import storage as files
 from taskstream.pipelines.exceptions import TransientStepError
@@ -31,5 +34,14 @@ class Broken(PipelineKind):
             raise TransientStepError("the reference data for this chunk is unreachable")
 
 
+class Slow(PipelineKind):
+    name = "test-slow"
+
+    def check_row(self, values: list[str]) -> str:
+        time.sleep(0.002)  # a chunk of 1,000 rows takes two seconds
+        return ""
+
+
 register_pipeline_kind(Flaky())
+register_pipeline_kind(Slow())
 register_pipeline_kind(Broken())

@@ -177,8 +177,7 @@ def pipeline_mark_running(*, pipeline: Pipeline, message: str) -> None:
     if not _parent_move(pipeline.job_id, [State.QUEUED], events.STARTED, state=State.RUNNING,
                         started_at=now, heartbeat_at=now, attempt=pipeline.job.attempt + 1,
                         progress_message=message):
-        _parent_move(pipeline.job_id, [State.RUNNING], None, progress_message=message,
-                     heartbeat_at=now)
+        pipeline_progress(pipeline=pipeline, message=message)
 
 
 def parent_cancelled(job_id: Any) -> bool:
