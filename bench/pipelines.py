@@ -7,7 +7,9 @@ SQLite + embedded Redis, each time by a fresh worker with 2 prefork processes:
   step and chunk a job with live progress (what the demo page shows);
 * plain: one Celery task reading the stored file start to end with the same summary code.
 
-Reported: wall time and rows/s of each, the canvas overhead (pipeline ÷ plain wall time),
+Reported: wall time and rows/s of each, the canvas overhead (pipeline ÷ plain wall time,
+and pipeline ÷ plain CPU time of the worker's pool processes, which parallelism does not
+flatter),
 the steps' timings, and each worker's memory high-water mark (VmHWM of its pool
 processes, idle and after the run): a worker that held the whole file would show it.
 Results: ``bench/results/pipelines-<ts>.json`` and ``pipelines-latest.json``.
@@ -60,6 +62,16 @@ def hwm_mb(worker: Worker) -> list[float]:
     return out
 
 
+def cpu_s(worker: Worker) -> float:
+    """CPU seconds (user + system) the pool processes of ``worker`` used so far."""
+    assert worker.proc is not None
+    total = 0.0
+    for child in psutil.Process(worker.proc.pid).children(recursive=True):
+        times = child.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 def run(rows: int, chunk_rows: int) -> dict[str, Any]:
     env = Env.create(client_cpu=0, n_users=1)
     settings = {"PIPELINE_MAX_UPLOAD_BYTES": 1 << 30, "PIPELINE_CHUNK_ROWS": chunk_rows}
@@ -89,6 +101,7 @@ def run(rows: int, chunk_rows: int) -> dict[str, Any]:
         worker = Worker("bench.pipelines_tasks", worker_env, QUEUE, name="pipes").start()
         try:
             out["idle_worker_hwm_mb"] = hwm_mb(worker)
+            cpu = cpu_s(worker)
             began = time.perf_counter()
             pipeline, _ = services.pipeline_start(upload=upload, owner=owner)
             while (job := Job.objects.get(pk=pipeline.job_id)).state not in (
@@ -99,6 +112,7 @@ def run(rows: int, chunk_rows: int) -> dict[str, Any]:
                 raise RuntimeError(f"pipeline {job.state}: {job.error_message}")
             time.sleep(0.5)  # let the last child jobs write their end
             out["pipeline"] = {"seconds": round(wall, 3), "rows_per_s": round(rows / wall),
+                               "worker_cpu_s": round(cpu_s(worker) - cpu, 2),
                                "worker_hwm_mb": hwm_mb(worker), "steps": steps(job)}
         finally:
             worker.stop()
@@ -109,6 +123,7 @@ def run(rows: int, chunk_rows: int) -> dict[str, Any]:
         try:
             from bench.pipelines_tasks import pipeline_plain
 
+            cpu = cpu_s(worker)
             began = time.perf_counter()
             result = pipeline_plain.apply_async(kwargs={
                 "stored_name": upload.stored_name, "encoding": upload.encoding,
@@ -117,11 +132,16 @@ def run(rows: int, chunk_rows: int) -> dict[str, Any]:
             wall = time.perf_counter() - began
             assert result["rows"] == pipeline.summary["rows"], (result, pipeline.summary)
             out["plain"] = {"seconds": round(wall, 3), "rows_per_s": round(rows / wall),
+                            "worker_cpu_s": round(cpu_s(worker) - cpu, 2),
                             "worker_hwm_mb": hwm_mb(worker)}
         finally:
             worker.stop()
         out["canvas_overhead_ratio"] = round(out["pipeline"]["seconds"]
                                              / out["plain"]["seconds"], 2)
+        # Wall time rewards the pipeline's parallelism; CPU time is the work it adds.
+        out["canvas_cpu_ratio"] = round(out["pipeline"]["worker_cpu_s"]
+                                        / max(out["plain"]["worker_cpu_s"], 1e-9), 2)
+        out["load_average"] = os.getloadavg()
     finally:
         env.close()
     return out
