@@ -173,3 +173,20 @@ async def test_report_ready_event_and_notification(make_user: Any, session_cooki
     note = await Notification.objects.aget(recipient=user, kind="report.ready")
     assert note.url == ready["report_html"] and "sales.csv" in note.title
     await sync_to_async(connections.close_all)()
+
+
+def test_cancel_through_the_jobs_api_cancels_the_pipeline(make_user: Any) -> None:
+    user = make_user()
+    client = api(user)
+    data = upload(client, make_csv(200_000, seed=8)).json()
+    deadline = time.monotonic() + 30
+    while not Chunk.objects.filter(pipeline_id=data["id"], job__state="running").exists():
+        assert time.monotonic() < deadline, "no chunk started"
+        time.sleep(0.02)
+    # The parent is a job like any other: cancelling it there cancels the pipeline.
+    response = client.post(f"/api/jobs/{data['job']['id']}/cancel/")
+    assert response.status_code == 200, response.content
+    job = wait_done(data["id"])
+    assert job.state == "cancelled"
+    assert not Job.objects.filter(parent=job, state__in=["queued", "running", "retrying"]).exists()
+    assert Pipeline.objects.get(pk=data["id"]).report_csv == ""

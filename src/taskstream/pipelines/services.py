@@ -181,8 +181,16 @@ def pipeline_mark_running(*, pipeline: Pipeline, message: str) -> None:
 
 
 def parent_cancelled(job_id: Any) -> bool:
+    """Whether the pipeline was cancelled. A cancel requested on the parent job alone
+    (``job_cancel``, e.g. over /api/jobs/) is carried out here, by the first step to see it."""
     row = Job.objects.filter(pk=job_id).values_list("state", "cancel_requested").first()
-    return row is None or row[0] == State.CANCELLED or bool(row[1])
+    if row is None or row[0] == State.CANCELLED:
+        return True
+    if row[1] and row[0] in (State.QUEUED, State.RUNNING):
+        pipeline = Pipeline.objects.filter(job_id=job_id).first()
+        if pipeline is not None:
+            _cancel(pipeline)
+    return bool(row[1])
 
 
 _last_rollup: dict[str, float] = {}
@@ -291,24 +299,30 @@ def pipeline_cancel(*, pipeline: Pipeline, actor: Any = None) -> Pipeline:
     """Cancel: queued steps and chunks never run, running ones stop at their next
     checkpoint, and the pipeline's partial files are removed."""
     _may_act(pipeline, actor)
-    now = timezone.now()
+    if not _cancel(pipeline):
+        pipeline.job.refresh_from_db()
+        from taskstream.jobs.exceptions import IllegalTransition
+
+        raise IllegalTransition(f"a {pipeline.job.state} pipeline cannot be cancelled")
+    pipeline.job.refresh_from_db()
+    return pipeline
+
+
+def _cancel(pipeline: Pipeline) -> bool:
     with transaction.atomic():
         moved = _parent_move(pipeline.job_id, [State.QUEUED, State.RUNNING], events.CANCELLED,
-                             state=State.CANCELLED, cancel_requested=True, finished_at=now,
-                             heartbeat_at=None, progress_message="cancelled")
+                             state=State.CANCELLED, cancel_requested=True,
+                             finished_at=timezone.now(), heartbeat_at=None,
+                             progress_message="cancelled")
         if not moved:
-            pipeline.job.refresh_from_db()
-            from taskstream.jobs.exceptions import IllegalTransition
-
-            raise IllegalTransition(f"a {pipeline.job.state} pipeline cannot be cancelled")
+            return False
         for child in Job.objects.filter(parent_id=pipeline.job_id, state__in=ACTIVE):
             try:
                 job_cancel(job=child)
             except Exception:
                 logger.info("child %s finished while the pipeline was cancelled", child.pk)
         transaction.on_commit(partial(files.delete_work_files, pipeline.pk, keep_reports=False))
-    pipeline.job.refresh_from_db()
-    return pipeline
+    return True
 
 
 def pipeline_retry(*, pipeline: Pipeline, actor: Any = None) -> Pipeline:
