@@ -89,7 +89,9 @@ TEMPLATES = [
 
 _default_db = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL", _default_db),
-                                              conn_max_age=0)}
+                                              conn_max_age=60, conn_health_checks=True)}
+# Persistent connections: a Celery worker otherwise reconnects to the database for every
+# task (Celery's Django fix-up closes only connections past CONN_MAX_AGE).
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (server, workers, tests) share the file: WAL and a busy timeout.
     DATABASES["default"]["OPTIONS"] = {
