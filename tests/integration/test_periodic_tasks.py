@@ -84,3 +84,23 @@ def test_schedules_page_shows_runs_to_staff_only(make_user: Any) -> None:
     assert "export" in page and "OSError: disk full" in page and "0.250 s" in page
     client.force_login(make_user())
     assert client.get("/schedules/").status_code == 302
+
+
+def test_own_schedules_are_created_once_then_left_to_the_admin() -> None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from example.celery import app
+    from taskstream.periodic.scheduler import SingleBeatScheduler
+
+    app.finalize(auto=True)  # as beat does: registers the schedules
+    SingleBeatScheduler(app=app, lazy=True).setup_schedule()
+    purge = PeriodicTask.objects.get(name="taskstream.periodic.purge")
+    assert purge.interval.every == 3600 and purge.interval.period == "seconds"
+    assert PeriodicTask.objects.get(name="taskstream.periodic.digest").crontab.hour == "7"
+    # An admin makes it daily and disables the check; a restart keeps both.
+    purge.interval, _ = IntervalSchedule.objects.get_or_create(every=1, period="days")
+    purge.save()
+    PeriodicTask.objects.filter(name="taskstream.periodic.check_missed").update(enabled=False)
+    SingleBeatScheduler(app=app, lazy=True).setup_schedule()
+    assert PeriodicTask.objects.get(name="taskstream.periodic.purge").interval.period == "days"
+    assert not PeriodicTask.objects.get(name="taskstream.periodic.check_missed").enabled

@@ -4,6 +4,9 @@ Run ``celery beat -S taskstream.periodic.scheduler:SingleBeatScheduler`` on as m
 as you like: each tick, a beat holds (or renews) one Redis lock for BEAT_LOCK_TTL
 seconds; the others stand by and take over within that time once the holder is gone.
 Two beats never both send a schedule's run.
+
+taskstream's own schedules are created from the settings the first time; after that
+their rows are the admin's to edit (interval, enabled, …).
 """
 
 from __future__ import annotations
@@ -46,6 +49,21 @@ class SingleBeatScheduler(DatabaseScheduler):
         super().__init__(*args, **kwargs)
         # The leader writes each run's time at once, so a successor starts from it.
         self.sync_every_tasks = 1
+
+    def update_from_dict(self, mapping: dict[str, Any]) -> None:
+        """Create taskstream's own schedules once; after that the admin's edits stand.
+
+        (DatabaseScheduler would write the code's interval over the row at every start.)
+        """
+        from django_celery_beat.models import PeriodicTask
+
+        from taskstream.periodic.tasks import own_schedule_names
+
+        own = own_schedule_names() & set(mapping)
+        existing = set(PeriodicTask.objects.filter(name__in=own)
+                       .values_list("name", flat=True))
+        super().update_from_dict({name: entry for name, entry in mapping.items()
+                                  if name not in existing})
 
     def _hold(self) -> bool:
         ttl_ms = int(conf.BEAT_LOCK_TTL * 1000)

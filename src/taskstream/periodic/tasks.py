@@ -1,7 +1,7 @@
 """taskstream's own schedules, registered with beat on start (any scheduler).
 
-With django-celery-beat's DatabaseScheduler they appear in the admin, where they can be
-disabled or run at once; their intervals come from the TASKSTREAM settings.
+With ``SingleBeatScheduler`` they become django-celery-beat rows the first time beat
+starts (intervals from the TASKSTREAM settings) and stay editable in the admin after.
 """
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ def schedules() -> dict[str, dict[str, Any]]:
         CHECK_TASK: entry(CHECK_TASK, conf.PERIODIC_CHECK_INTERVAL,
                           conf.PERIODIC_CHECK_INTERVAL),
     }
+
+
+def own_schedule_names() -> set[str]:
+    """taskstream's schedules, the jobs reaper's included."""
+    return {*schedules(), "taskstream.jobs.reap"}
 
 
 @_state.connect_on_app_finalize
