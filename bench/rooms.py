@@ -115,6 +115,46 @@ class Member:
                 await asyncio.wait_for(self._reader, 5)
 
 
+class RedisTap:
+    """A plain subscriber on the room's hub channel, in this process: when each message
+    left Redis. Splits send → delivery into ingest (the server's auth, validation, INSERT
+    and publish) and fan-out (Redis → server → every member, including client parsing)."""
+
+    def __init__(self, env: Env) -> None:
+        import redis.asyncio
+
+        self.client = redis.asyncio.Redis.from_url(env.redis.url)
+        self.pubsub = self.client.pubsub()
+        self.channel = f"{env.hub_env['TASKSTREAM_KEY_PREFIX']}ch:room:{ROOM}"
+        self.at: dict[int, int] = {}  # message number -> ns it left Redis
+        self.sent: dict[int, int] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    async def open(self) -> RedisTap:
+        await self.pubsub.subscribe(self.channel)
+        self.task = asyncio.get_running_loop().create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        async for message in self.pubsub.listen():
+            if message["type"] != "message":
+                continue
+            now = time.monotonic_ns()
+            frame = json.loads(message["data"].partition(b" ")[2])
+            if frame.get("event") == "message.created":
+                n, sent = frame["data"]["body"].split()
+                self.at[int(n)] = now
+                self.sent[int(n)] = int(sent)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.task
+        await self.pubsub.aclose()
+        await self.client.aclose()
+
+
 def _create_room(env: Env) -> None:
     code = ("import django; django.setup()\n"
             "from django.contrib.auth import get_user_model\n"
@@ -153,6 +193,7 @@ async def run_target(target: str, env: Env, args: argparse.Namespace) -> dict[st
                 return None
 
     members: list[Member] = []
+    tap = await RedisTap(env).open() if target == "hub" else None
     try:
         joined = await asyncio.gather(*(join(u) for u in env.users[: args.members]))
         members = [m for m in joined if m is not None]
@@ -179,21 +220,33 @@ async def run_target(target: str, env: Env, args: argparse.Namespace) -> dict[st
                 await asyncio.wait_for(tally.done.wait(), 10)
             lat_ms = [ns / 1e6 for m in members for k, ns in m.got if k >= first]
             delivered = len(lat_ms)
+            split: dict[str, Any] = {}
+            if tap is not None:
+                ingest = [(tap.at[k] - tap.sent[k]) / 1e6 for k in range(first, n) if k in tap.at]
+                fanout = [(sent_ns + ns - tap.at[k]) / 1e6 for m in members
+                          for k, ns in m.got if k >= first and k in tap.at
+                          for sent_ns in (tap.sent[k],)]
+                split = {"ingest_ms": percentiles(ingest), "fanout_ms": percentiles(fanout)}
             steps.append({
                 "messages_per_s": rate, "messages": count, "members": len(members),
                 "offered_deliveries_per_s": round(rate * len(members)),
                 "delivered": delivered, "expected": expected,
                 "delivered_per_s": round(delivered / max(sent_s, 1e-9)),
                 "latency_ms": percentiles(lat_ms),
+                **split,
                 "errors": sorted({e for m in members for e in m.errors}),
             })
             print(f"  {target} {rate:>5} msg/s → {rate * len(members):>6.0f} deliveries/s: "
                   f"p50 {steps[-1]['latency_ms']['50']} ms, p99 {steps[-1]['latency_ms']['99']}"
-                  f" ms, delivered {delivered}/{expected}", flush=True)
+                  f" ms, delivered {delivered}/{expected}"
+                  + (f" (ingest p50 {split['ingest_ms']['50']} ms, fan-out p50 "
+                     f"{split['fanout_ms']['50']} ms)" if split else ""), flush=True)
         return {"steps": steps, "joined": len(members),
                 "server_cpu_s": round(server.cpu_s(), 2)}
     finally:
         await asyncio.gather(*(m.close() for m in members))
+        if tap is not None:
+            await tap.close()
         server.stop()
 
 

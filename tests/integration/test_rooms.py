@@ -292,3 +292,18 @@ def test_room_settings_are_checked():
         ids = {e.id for e in run_checks()}
     assert {"taskstream.E050", "taskstream.E054"} <= ids
 
+
+
+async def test_a_room_replaced_under_the_same_slug_gets_the_messages(connect, pair):
+    alice, _bob, room, alice_cookie, _ = await pair("reborn")
+    a = await connect(cookie=alice_cookie)
+    await a.subscribe(room.topic)
+    await a.send({"type": "publish", "topic": room.topic, "event": "message",
+                  "data": {"body": "first"}, "id": 1})
+    await _next(a, "published")  # the server now remembers this room
+    await room.adelete()
+    again = await sync_to_async(_room)(alice, "reborn")
+    await a.send({"type": "publish", "topic": room.topic, "event": "message",
+                  "data": {"body": "second"}, "id": 2})
+    await _next(a, "published", lambda f: f.get("id") == 2)
+    assert [m.body async for m in Message.objects.filter(room=again)] == ["second"]

@@ -8,7 +8,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from taskstream.conf import conf
@@ -22,7 +22,7 @@ from taskstream.rooms.exceptions import (
 )
 from taskstream.rooms.models import Message, Room
 from taskstream.rooms.ratelimit import amessage_slot_take, message_slot_take
-from taskstream.rooms.selectors import message_payload, room_may_read
+from taskstream.rooms.selectors import aroom_ref, message_payload, room_may_read
 
 
 def message_body_clean(body: object) -> str:
@@ -93,15 +93,25 @@ async def amessage_create(*, slug: str, author: Any, body: object) -> dict[str, 
     wait = await amessage_slot_take(author.pk)
     if wait:
         raise _rate_limited(wait)
-    return await sync_to_async(_message_store)(slug=slug, author=author, text=text)
+    for fresh in (False, True):
+        ref = await aroom_ref(slug, fresh=fresh)
+        if ref is None:
+            break
+        payload = await sync_to_async(_message_store)(room_id=ref[0], slug=slug,
+                                                      author=author, text=text)
+        if payload is not None:
+            return payload
+        # The room we remembered is gone (deleted, perhaps replaced): look again, once.
+    raise NotAMember("no such room")
 
 
-def _message_store(*, slug: str, author: Any, text: str) -> dict[str, Any]:
-    room = Room.objects.filter(slug=slug).first()
-    if room is None:
-        raise NotAMember("no such room")
-    message = Message.objects.create(room=room, author=author, body=text)
-    return message_payload(message)
+def _message_store(*, room_id: int, slug: str, author: Any, text: str) -> dict[str, Any] | None:
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(room_id=room_id, author=author, body=text)
+    except IntegrityError:
+        return None  # no room with that id any more
+    return message_payload(message, slug=slug)
 
 
 def _own_message(message: Message, user: Any, *, staff_too: bool) -> None:
