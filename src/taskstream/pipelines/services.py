@@ -19,7 +19,7 @@ from typing import IO, Any
 from django.apps import apps
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -95,9 +95,10 @@ def upload_create(*, owner: Any, file: IO[bytes],
     file.seek(0)
     stored = storage.save(files.upload_name(), File(file))
     try:
-        upload = Upload.objects.create(owner=owner, original_name=_display_name(original_name),
-                                       stored_name=stored, size=size, sha256=sha,
-                                       encoding=fmt.encoding, delimiter=fmt.delimiter)
+        with transaction.atomic():  # a savepoint: the caller's transaction survives a race
+            upload = Upload.objects.create(
+                owner=owner, original_name=_display_name(original_name), stored_name=stored,
+                size=size, sha256=sha, encoding=fmt.encoding, delimiter=fmt.delimiter)
     except IntegrityError:  # the same bytes arrived twice at once
         storage.delete(stored)
         return Upload.objects.get(owner=owner, sha256=sha), False
@@ -175,7 +176,7 @@ def pipeline_mark_running(*, pipeline: Pipeline, message: str) -> None:
     """The first step started: the parent job is running (heartbeat kept by its children)."""
     now = timezone.now()
     if not _parent_move(pipeline.job_id, [State.QUEUED], events.STARTED, state=State.RUNNING,
-                        started_at=now, heartbeat_at=now, attempt=pipeline.job.attempt + 1,
+                        started_at=now, heartbeat_at=now, attempt=F("attempt") + 1,
                         progress_message=message):
         pipeline_progress(pipeline=pipeline, message=message)
 
@@ -202,6 +203,8 @@ def pipeline_rollup(*, pipeline: Pipeline, force: bool = False) -> None:
     key = str(pipeline.pk)
     now_m = time.monotonic()
     with _rollup_lock:
+        if len(_last_rollup) > 1000:  # one entry per pipeline this process worked on
+            _last_rollup.clear()
         if not force and now_m - _last_rollup.get(key, 0.0) < max(conf.JOB_PROGRESS_INTERVAL,
                                                                   0.1):
             return
