@@ -11,6 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from playwright.async_api import expect
 
+from tests.pipelines.cleanup import remove_pipeline_files  # noqa: F401
 from tests.pipelines.data import make_csv
 
 pytestmark = [

@@ -13,6 +13,7 @@ from django.test import Client
 
 from taskstream.jobs.models import Job
 from taskstream.pipelines.models import Chunk, Pipeline
+from tests.pipelines.cleanup import remove_pipeline_files  # noqa: F401
 from tests.pipelines.data import make_csv, recompute
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]

@@ -15,6 +15,7 @@ from taskstream.jobs.models import Job
 from taskstream.pipelines import services
 from taskstream.pipelines import storage as files
 from taskstream.pipelines.models import Chunk, Pipeline
+from tests.pipelines.cleanup import remove_pipeline_files  # noqa: F401
 from tests.pipelines.data import make_csv
 from tests.pipelines.kinds import fixed_marker
 

@@ -15,6 +15,7 @@ from django.test import Client, override_settings
 
 from taskstream.pipelines import storage as files
 from taskstream.pipelines.models import Pipeline, Upload
+from tests.pipelines.cleanup import remove_pipeline_files  # noqa: F401
 from tests.pipelines.data import make_csv
 
 pytestmark = pytest.mark.django_db(transaction=True)
