@@ -86,3 +86,25 @@ async def test_upload_watch_steps_and_chunks_download_report(make_user, login, c
     await expect(report.locator("h1")).to_contain_text("sales.csv")
     await expect(report.locator("svg rect")).to_have_count(20)
     await report.screenshot(path=str(LOG_DIR / "pipeline-report.png"), full_page=True)
+
+
+async def test_cancel_from_the_page(make_user, login, context, live_site):
+    user = await sync_to_async(make_user)()
+    await login(context, user, live_site)
+    page = await context.new_page()
+    await page.goto(f"{live_site.http_url}/pipelines/")
+    await expect(page.locator("#hub-state")).to_have_attribute("data-state", "open")
+    await page.set_input_files("#file", files=[{
+        "name": "big.csv", "mimeType": "text/csv", "buffer": make_csv(300_000, seed=5)}])
+    await page.click("#upload-button")
+    await expect(page.locator('#p-chunks .chunk[data-state="running"]').first).to_be_visible(
+        timeout=30_000)
+    await page.click("#p-cancel")
+    section = page.locator("#pipeline")
+    await expect(section).to_have_attribute("data-state", "cancelled")
+    await expect(page.locator("#p-state")).to_have_text("cancelled")
+    await expect(page.locator("#p-retry")).to_be_visible()
+    # Live: the chunks that were queued or running end cancelled on the page too.
+    await expect(page.locator('#p-chunks .chunk[data-state="cancelled"]').first).to_be_visible()
+    await expect(page.locator('#p-chunks .chunk[data-state="running"]')).to_have_count(0)
+    await expect(page.locator("#p-reports")).to_be_hidden()
