@@ -6,11 +6,12 @@ import itertools
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,16 +84,34 @@ def starts(name: str) -> list[float]:
                   .values_list("started_at", flat=True))
 
 
+SENT = re.compile(rb"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] "
+                  rb"Scheduler: Sending due task " + re.escape(CHECK_TASK.encode()))
+
+
+def sends(*beats: Beat) -> list[list[float]]:
+    """When each beat sent the check (its own log), in seconds."""
+    out = []
+    for beat in beats:
+        out.append([datetime.strptime(m.decode(), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                    for m in SENT.findall(beat.log.read_bytes())])
+    return out
+
+
+def spaced(times: list[float]) -> bool:
+    # A schedule every second: two beats would each send every run, at the same moment.
+    ordered = sorted(times)
+    return all(b - a > 0.5 for a, b in itertools.pairwise(ordered))
+
+
 @pytest.mark.usefixtures("celery_worker")
 def test_two_beats_run_each_schedule_once_and_record_every_run(beats: Any,
                                                                 tmp_path: Path) -> None:
     first, second = beats(), beats()
     wait_for(lambda: len(starts(CHECK_TASK)) >= 4, what="4 runs of the check")
-    leader = first if first.leads() else second
-    assert not (first.leads() and second.leads())
-    # A schedule every second: two beats would send each run twice, at the same moment.
-    runs = starts(CHECK_TASK)
-    assert all(b - a > 0.5 for a, b in itertools.pairwise(runs)), runs
+    leader, standby = (first, second) if first.leads() else (second, first)
+    assert leader.leads() and not standby.leads()
+    by_leader, by_standby = sends(leader, standby)
+    assert len(by_leader) >= 4 and by_standby == [] and spaced(by_leader)
 
     run = PeriodicRun.objects.filter(name=CHECK_TASK, outcome="succeeded").first()
     assert run is not None and run.finished_at is not None and run.duration is not None
@@ -107,12 +126,16 @@ def test_two_beats_run_each_schedule_once_and_record_every_run(beats: Any,
                       what="a failed run")
     assert "TypeError" in failed.error and failed.finished_at is not None
 
-    # The leader goes away: the other beat takes over within the lock's lifetime.
+    # The leader goes away: the standby takes over within the lock's lifetime.
     leader.stop()
-    count = len(starts(CHECK_TASK))
-    wait_for(lambda: len(starts(CHECK_TASK)) >= count + 3, what="runs after the take-over")
-    runs = starts(CHECK_TASK)
-    assert all(b - a > 0.5 for a, b in itertools.pairwise(runs)), runs
+    wait_for(lambda: standby.leads() and len(sends(standby)[0]) >= 3,
+             what="sends after the take-over")
+    by_leader, by_standby = sends(leader, standby)
+    assert min(by_standby) > max(by_leader) and spaced(by_leader + by_standby)
+    wait_for(lambda: PeriodicRun.objects.filter(name=CHECK_TASK,
+                                                started_at__gt=datetime.fromtimestamp(
+                                                    min(by_standby), tz=UTC)).exists(),
+             what="a run sent by the new leader")
     assert not any(tmp_path.glob("celerybeat*")) and not any(ROOT.glob("celerybeat*"))
 
 
