@@ -191,6 +191,34 @@ async def idle(target: str, env: Env, cfg: Config, user: int, *, sockets: int, h
     }
 
 
+async def ping_after_idle(env: Env, *, count: int = 300, gap: float = 0.01) -> dict[str, Any]:
+    """Redis PING round trips from the client process, each after ``gap`` s of sleep.
+
+    The floor of any sequential hop on this machine: one wake-up of Redis and one of
+    this process, the same wake-ups every event of the latency scenario pays (several
+    times: publisher → Redis → server → client).
+    """
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(env.redis.url)
+    try:
+        await client.ping()
+        hot, idle = [], []
+        for _ in range(count):
+            t = time.monotonic_ns()
+            await client.ping()
+            hot.append((time.monotonic_ns() - t) / 1e6)
+        for _ in range(count):
+            await asyncio.sleep(gap)
+            t = time.monotonic_ns()
+            await client.ping()
+            idle.append((time.monotonic_ns() - t) / 1e6)
+    finally:
+        await client.aclose()
+    return {"back_to_back_ms": percentiles(hot), f"after_{gap * 1000:.0f}ms_idle_ms":
+            percentiles(idle)}
+
+
 class RedisTap:
     """A plain Redis subscriber on the hub's channel, in the client process: when each
     event left Redis, to split the hub's hop into its Redis part and its server part."""
