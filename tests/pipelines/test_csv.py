@@ -6,6 +6,8 @@ import csv
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taskstream.pipelines import report, summary
 from taskstream.pipelines.csvscan import read_records, scan_chunks
@@ -91,3 +93,29 @@ def test_html_report_escapes_user_data() -> None:
                               total_rows=3).decode()
     assert "<script>" not in html and "<img" not in html and "<b>x" not in html
     assert "&lt;script&gt;" in html and "<svg" in html
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.lists(st.text(alphabet='ab,"\n\r x', max_size=6), min_size=2,
+                              max_size=2), max_size=30),
+       per_chunk=st.integers(min_value=1, max_value=7))
+def test_chunks_read_the_same_records_as_one_pass(rows: list[list[str]],
+                                                  per_chunk: int) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["k", "v"])
+    writer.writerows(rows)
+    data = out.getvalue().encode()
+    header_end = len(b"k,v\r\n")
+
+    def read(start: int, end: int | None, line: int) -> list[tuple[int, list[str] | None]]:
+        return [(r.line, r.values) for r in read_records(
+            io.BytesIO(data), encoding="utf-8", delimiter=",", start=start, end=end,
+            first_line=line)]
+
+    whole = read(header_end, None, 2)
+    pieces = []
+    for span in scan_chunks(io.BytesIO(data), start=header_end, first_line=2,
+                            rows_per_chunk=per_chunk):
+        pieces += read(span.start, span.end, span.first_line)
+    assert pieces == whole
