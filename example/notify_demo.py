@@ -22,7 +22,7 @@ class ReportParams(BaseModel):
 
 
 @shared_task(base=LiveTask, bind=True, name="demo.report", notify_owner=True,
-             notify_url="/jobs/#job-{id}")
+             notify_url="/jobs/")
 def report(self: LiveTask, *, rows: int = 5, row_seconds: float = 0.2) -> dict[str, Any]:
     for row in range(1, rows + 1):
         self.checkpoint()
