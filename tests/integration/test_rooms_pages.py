@@ -65,3 +65,13 @@ def test_rooms_page_opens_rooms_and_adds_members(make_user):
 def test_every_page_has_the_bell(make_user):
     html = _client(make_user()).get("/rooms/").content.decode()
     assert 'id="bell"' in html and "example/bell.js" in html
+
+
+def test_admin_lists_rooms_messages_notifications_and_emails(make_user):
+    staff = make_user("root", is_staff=True, is_superuser=True)
+    room = room_create(slug="adm", name="Adm", creator=staff)
+    Message.objects.create(room=room, author=staff, body="hi")
+    http = _client(staff)
+    for path in ("taskstream_rooms/room", "taskstream_rooms/message",
+                 "taskstream_notifications/notification", "taskstream_notifications/sentemail"):
+        assert http.get(f"/admin/{path}/").status_code == 200, path
