@@ -22,6 +22,7 @@ from typing import Any
 
 import psutil
 import websockets
+from websockets.typing import Origin
 
 from taskstream.testing import HubClient, RedisProcess, free_port, wait_for_port
 
@@ -291,7 +292,7 @@ class Sock:
         elif self.target == "floor":
             self.ws = await websockets.connect(server.url(user), max_size=None,
                                                ping_interval=None, open_timeout=60,
-                                               origin=f"http://127.0.0.1:{server.port}",
+                                               origin=Origin(f"http://127.0.0.1:{server.port}"),
                                                additional_headers={"Cookie": env.cookies[user]})
             await self.ws.recv()
         else:

@@ -33,14 +33,14 @@ RESULTS = ROOT / "bench" / "results"
 TARGETS = ("naive", "hub")
 SCENARIOS = ("reconnect", "burst", "fanout", "latency", "idle", "idle_hold")
 
-FULL = {
+FULL: dict[str, dict[str, Any]] = {
     "reconnect": {"events": 100, "rate": 20.0, "drop_at": 2.0, "back_at": 4.0},
     "burst": {"sockets": 100, "events": 200},
     "fanout": {"sockets": 1000, "events": 50},
     "latency": {"events": 500, "warmup": 20, "interval": 0.01},
     "idle": {"sockets": 5000, "hold": 30.0},
 }
-QUICK = {
+QUICK: dict[str, dict[str, Any]] = {
     "reconnect": {"events": 30, "rate": 20.0, "drop_at": 0.5, "back_at": 1.0},
     "burst": {"sockets": 20, "events": 50},
     "fanout": {"sockets": 200, "events": 20},
