@@ -4,10 +4,9 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example.settings")
 
-from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.routing import ProtocolTypeRouter
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
-from django.urls import path
 
 django_app = get_asgi_application()
 
@@ -17,6 +16,7 @@ application = ProtocolTypeRouter(
     {
         # The demo serves its own static files; production puts a CDN or whitenoise here.
         "http": ASGIStaticFilesHandler(django_app),
-        "websocket": URLRouter([path("ws/", HubEndpoint())]),
+        # One WebSocket endpoint: the hub matches its path itself (no URLRouter needed).
+        "websocket": HubEndpoint(path="/ws/"),
     }
 )

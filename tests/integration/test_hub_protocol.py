@@ -297,3 +297,9 @@ async def test_connections_per_user_are_limited(start_server, make_user, session
     anonymous = [await HubClient.connect(server.ws_url) for _ in range(3)]  # not limited
     for client in (second, third, *anonymous):
         await client.close()
+
+
+async def test_other_websocket_paths_are_refused(hub_server):
+    with pytest.raises(websockets.InvalidStatus) as info:
+        await HubClient.connect(hub_server.ws_url.replace("/ws/", "/ws/other/"))
+    assert info.value.response.status_code == 403
