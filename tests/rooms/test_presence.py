@@ -45,6 +45,8 @@ async def test_users_not_sockets_are_present(redis_url):
             break
         await asyncio.sleep(0.02)
     assert await one.present(slug) == []
+    await one.close()
+    await two.close()
 
 
 async def test_entries_of_a_process_that_stops_refreshing_expire(redis_url, settings):
@@ -57,6 +59,8 @@ async def test_entries_of_a_process_that_stops_refreshing_expire(redis_url, sett
         await asyncio.sleep(0.5)
         await alive.refresh()
         assert [p["username"] for p in await alive.present(slug)] == ["zed"]
+        await alive.close()
+        await dead.close()
 
 
 def test_sync_listing(redis_url):

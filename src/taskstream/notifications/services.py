@@ -71,7 +71,7 @@ def notification_mark_read(*, user: Any, ids: Iterable[int] | None = None) -> li
     if ids is not None:
         unread = unread.filter(pk__in=list(ids))
     with transaction.atomic():
-        changed = list(unread.select_for_update().values_list("pk", flat=True))
+        changed = list(unread.select_for_update().order_by("pk").values_list("pk", flat=True))
         if changed:
             Notification.objects.filter(pk__in=changed).update(read_at=timezone.now())
     if changed:

@@ -152,6 +152,14 @@ class PresenceTracker:
             await apublish(f"room:{slug}", event, data, ephemeral=True)
         return list(present)
 
+    async def close(self) -> None:
+        """Stop refreshing (entries then expire) and finish pending removals."""
+        tasks = [t for t in (self._refresher, *self._tasks) if t is not None]
+        if self._refresher is not None:
+            self._refresher.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._refresher = None
+
     def _ensure_refresher(self) -> None:
         if self._refresher is None or self._refresher.done():
             self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
