@@ -15,7 +15,7 @@ from taskstream.jobs.models import Job
 from taskstream.pipelines import report, services, summary
 from taskstream.pipelines import storage as files
 from taskstream.pipelines.csvscan import read_records, scan_chunks
-from taskstream.pipelines.exceptions import InvalidCsv
+from taskstream.pipelines.exceptions import InvalidCsv, TransientStepError
 from taskstream.pipelines.kinds import PipelineKind, get_pipeline_kind
 from taskstream.pipelines.models import Chunk, Pipeline
 
@@ -165,6 +165,10 @@ def aggregate(task: Any, *, pipeline_id: str) -> dict[str, Any]:
     pipeline = _pipeline(pipeline_id)
     services.pipeline_progress(pipeline=pipeline, message="aggregating",
                                current=pipeline.total_rows or 0, total=pipeline.total_rows)
+    # A chord sent twice (a split redelivered after a lost worker) may call this early.
+    pending = Chunk.objects.filter(pipeline=pipeline).exclude(job__state="succeeded").count()
+    if pending:
+        raise TransientStepError(f"{pending} chunk(s) not finished yet")
     storage = files.pipeline_storage()
     total = summary.new_part()
     for index in Chunk.objects.filter(pipeline=pipeline).values_list("index", flat=True):
