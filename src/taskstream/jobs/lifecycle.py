@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import traceback as tb
@@ -63,6 +64,8 @@ class Run:
         self.heartbeat_interval = conf.JOB_HEARTBEAT_INTERVAL
         # Set by the ticker: asks it to flush now. Without one, progress() flushes inline.
         self.wake: Callable[[], None] | None = None
+        # Set by the ticker: tells it when a value held back by the rate limit is due.
+        self.schedule: Callable[[float], None] | None = None
         self._wake_sent = False
 
     def _mine(self) -> Any:
@@ -79,6 +82,7 @@ class Run:
         pending = (int(current), None if total is None else int(total),
                    message[:_MESSAGE_MAX] if type(message) is str else str(message)[:_MESSAGE_MAX])
         with self.lock:
+            held = self.pending is None  # the first value since the last flush
             self.pending = pending
             due = not self._wake_sent and time.monotonic() - self.last_flush >= self.interval
             if due:
@@ -88,6 +92,8 @@ class Run:
                 self.wake()
             else:
                 self.flush()
+        elif held and self.schedule is not None:
+            self.schedule(self.last_flush + self.interval)
         if self.lost:
             raise JobSuperseded(str(self.job.pk))
 
@@ -122,6 +128,15 @@ class Run:
             events.job_publish(job, events.PROGRESS)
 
     # Called by the ticker thread ------------------------------------------------------------
+
+    def next_due(self) -> float:
+        """When this run next needs the ticker (monotonic): a held value, or a heartbeat."""
+        if self.lost:
+            return math.inf
+        heartbeat = self.last_heartbeat + self.heartbeat_interval
+        if self.pending is None:
+            return heartbeat
+        return min(heartbeat, self.last_flush + self.interval)
 
     def tick(self) -> None:
         now = time.monotonic()
