@@ -24,7 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from taskstream.conf import conf
-from taskstream.jobs import events
+from taskstream.jobs import events, statements
 from taskstream.jobs.exceptions import JobCancelled, JobSuperseded
 from taskstream.jobs.models import Job
 from taskstream.jobs.states import State
@@ -68,8 +68,9 @@ class Run:
         self.schedule: Callable[[float], None] | None = None
         self._wake_sent = False
 
-    def _mine(self) -> Any:
-        return Job.objects.filter(pk=self.job.pk, state=State.RUNNING, run_token=self.token)
+    def _write(self, **values: Any) -> bool:
+        """One conditional UPDATE: whether this run still holds the job (and so wrote)."""
+        return statements.update_run(self.job.pk, self.token, values)
 
     # Progress ------------------------------------------------------------------------
 
@@ -114,9 +115,8 @@ class Run:
                 return
             current, total, message = pending
             now = timezone.now()
-            updated = self._mine().update(progress_current=current, progress_total=total,
-                                          progress_message=message, heartbeat_at=now,
-                                          updated_at=now)
+            updated = self._write(progress_current=current, progress_total=total,
+                                  progress_message=message, heartbeat_at=now, updated_at=now)
             self.last_heartbeat = time.monotonic()
             if not updated:
                 self.lost = True
@@ -145,7 +145,7 @@ class Run:
         elif now - self.last_heartbeat >= self.heartbeat_interval and not self.lost:
             with self.io_lock:
                 self.last_heartbeat = now
-                if not self.lost and not self._mine().update(heartbeat_at=timezone.now()):
+                if not self.lost and not self._write(heartbeat_at=timezone.now()):
                     self.lost = True
 
     # Cancellation ------------------------------------------------------------------------
@@ -184,8 +184,8 @@ class Run:
                               progress_message=message)
             now = timezone.now()
             fields.setdefault("finished_at", now)
-            updated = self._mine().update(state=state, run_token="", updated_at=now,
-                                          heartbeat_at=None, **fields)
+            updated = self._write(state=state, run_token="", updated_at=now,
+                                  heartbeat_at=None, **fields)
             if not updated:
                 self.lost = True
                 return False
@@ -226,29 +226,43 @@ def run_claim(*, job_id: str, task_id: str, redelivered: bool) -> Run | None:
     """
     now = timezone.now()
     stale = now - timedelta(seconds=conf.JOB_HEARTBEAT_TIMEOUT)
+    token = uuid.uuid4().hex
+    try:
+        job_uuid = uuid.UUID(str(job_id))
+    except ValueError:
+        logger.warning("task %s names no valid job id (%r)", task_id, job_id)
+        return None
+    # One statement where the database can return the row it updated.
+    job: Job | None = statements.claim(pk=job_uuid, token=token, task_id=task_id, now=now,
+                                       stale=stale, redelivered=redelivered,
+                                       values=error_fields(None))
+    if job is NotImplemented:
+        job = _claim_then_read(job_id=job_id, task_id=task_id, token=token, now=now,
+                               stale=stale, redelivered=redelivered)
+    if job is None:
+        logger.info("job %s: delivery of task %s not run (job finished, cancelled or "
+                    "held by a live run)", job_id, task_id)
+        return None
+    run = Run(job)
+    if not job.cancel_requested:
+        events.job_publish(job, events.STARTED)
+    return run
+
+
+def _claim_then_read(*, job_id: str, task_id: str, token: str, now: datetime,
+                     stale: datetime, redelivered: bool) -> Job | None:
     takeable = Q(state__in=[State.QUEUED, State.RETRYING]) | Q(state=State.RUNNING,
                                                               heartbeat_at__lt=stale)
     if redelivered:
         takeable |= Q(state=State.RUNNING, celery_task_id=task_id)
-    token = uuid.uuid4().hex
-    try:
-        uuid.UUID(str(job_id))
-    except ValueError:
-        logger.warning("task %s names no valid job id (%r)", task_id, job_id)
-        return None
     updated = Job.objects.filter(takeable, pk=job_id).update(
         state=State.RUNNING, run_token=token, attempt=F("attempt") + 1, heartbeat_at=now,
         celery_task_id=task_id, started_at=Coalesce(F("started_at"), now), eta=None,
         updated_at=now, **error_fields(None),
     )
     if not updated:
-        logger.info("job %s: delivery of task %s not run (job finished, cancelled or "
-                    "held by a live run)", job_id, task_id)
         return None
     job = Job.objects.get(pk=job_id)
     if job.run_token != token:  # taken by a racing delivery between the UPDATE and the read
         return None
-    run = Run(job)
-    if not job.cancel_requested:
-        events.job_publish(job, events.STARTED)
-    return run
+    return job
