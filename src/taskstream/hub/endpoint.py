@@ -234,11 +234,13 @@ class Connection:
                 elif kind == "websocket.disconnect":
                     break
         finally:
+            # Cancel this socket's pending work first: the on_leave hooks that
+            # _detach_all starts must run to completion after the socket is gone.
+            for task in list(self._tasks or ()):
+                task.cancel()
             self._detach_all()
             self._uncount_user()
             self.state = State.CLOSED
-            for task in list(self._tasks or ()):
-                task.cancel()
 
     async def _handshake(self, scope: Scope) -> bool:
         headers = dict(scope.get("headers") or [])

@@ -23,8 +23,12 @@ def job_get(*, user: Any, job_id: Any) -> Job | None:
 
 
 def job_list(*, user: Any, state: str | None = None, kind: str | None = None) -> QuerySet[Job]:
-    """The user's own jobs, newest first (staff too: a list of everyone's is the admin's)."""
-    jobs = Job.objects.filter(owner_id=user.pk)
+    """The user's own top-level jobs, newest first (staff too: everyone's is the admin's).
+
+    Children of a canvas (a pipeline's steps and chunks) roll up into their parent and
+    are listed by it, not here.
+    """
+    jobs = Job.objects.filter(owner_id=user.pk, parent__isnull=True)
     if state:
         jobs = jobs.filter(state=state)
     if kind:
