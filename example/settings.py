@@ -145,6 +145,10 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the database connection before and after every task,
+# whatever CONN_MAX_AGE says, unless this is set: then every 1,000th task (a LiveTask
+# still drops a connection past CONN_MAX_AGE or broken). Reconnecting was ~1 ms a job.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # django-celery-beat's DatabaseScheduler behind a Redis lock: one beat sends, others stand by.
 CELERY_BEAT_SCHEDULER = "taskstream.periodic.scheduler:SingleBeatScheduler"
