@@ -14,7 +14,7 @@ import threading
 import time
 import traceback as tb
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,13 +25,18 @@ from django.utils import timezone
 
 from taskstream.conf import conf
 from taskstream.jobs import events, statements
+from taskstream.jobs.event_batch import job_publish_events
 from taskstream.jobs.exceptions import JobCancelled, JobSuperseded
 from taskstream.jobs.models import Job
+from taskstream.jobs.snapshot import job_snapshot
 from taskstream.jobs.states import State
 
 logger = logging.getLogger("taskstream.jobs")
 
 _MESSAGE_MAX = 500
+# Longest a run holds its job.started back to send it with its next event (one Redis
+# round trip for a short job's start and end). Never longer than JOB_PROGRESS_INTERVAL.
+START_HOLD = 0.01
 
 
 def error_fields(exc: BaseException | None, *, with_traceback: bool = True) -> dict[str, str]:
@@ -45,7 +50,7 @@ def error_fields(exc: BaseException | None, *, with_traceback: bool = True) -> d
 class Run:
     """The worker's handle on a claimed job: progress coalescing and heartbeats."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, *, announce: bool = False) -> None:
         self.job = job
         self.token = job.run_token
         # `lock` guards `pending` for an instant; `io_lock` orders this run's writes and
@@ -67,6 +72,10 @@ class Run:
         # Set by the ticker: tells it when a value held back by the rate limit is due.
         self.schedule: Callable[[float], None] | None = None
         self._wake_sent = False
+        # `job.started`, held back for at most START_HOLD so that a short job's start and
+        # end (or first progress) share one Redis round trip; see `_publish`.
+        self.start_event: dict[str, Any] | None = job_snapshot(job) if announce else None
+        self.start_due = self.last_flush + min(START_HOLD, self.interval)
 
     def _write(self, **values: Any) -> bool:
         """One conditional UPDATE: whether this run still holds the job (and so wrote)."""
@@ -125,7 +134,25 @@ class Run:
             job.progress_current, job.progress_total = current, total
             job.progress_message = message
             job.heartbeat_at = job.updated_at = now
-            events.job_publish(job, events.PROGRESS)
+            self._publish(events.PROGRESS)
+
+    def _publish(self, event: str | None) -> None:
+        """Publish ``event`` (None: nothing new) after the held ``job.started``, if any;
+        the caller holds ``io_lock``, so events go out in the order of the writes."""
+        items: list[tuple[str, Mapping[str, Any]]] = []
+        if self.start_event is not None:
+            items.append((events.STARTED, self.start_event))
+            self.start_event = None
+        if event is not None:
+            items.append((event, job_snapshot(self.job)))
+        if items:
+            job_publish_events(self.job, items)
+
+    def announce(self) -> None:
+        """Publish the held ``job.started`` now (the job is still running)."""
+        with self.io_lock:
+            if not self.lost:
+                self._publish(None)
 
     # Called by the ticker thread ------------------------------------------------------------
 
@@ -133,15 +160,19 @@ class Run:
         """When this run next needs the ticker (monotonic): a held value, or a heartbeat."""
         if self.lost:
             return math.inf
-        heartbeat = self.last_heartbeat + self.heartbeat_interval
-        if self.pending is None:
-            return heartbeat
-        return min(heartbeat, self.last_flush + self.interval)
+        due = self.last_heartbeat + self.heartbeat_interval
+        if self.pending is not None:
+            due = min(due, self.last_flush + self.interval)
+        if self.start_event is not None:
+            due = min(due, self.start_due)
+        return due
 
     def tick(self) -> None:
         now = time.monotonic()
         if self.pending is not None and (self._wake_sent or now - self.last_flush >= self.interval):
-            self.flush()
+            self.flush()  # a held job.started goes out first, in the same round trip
+        if self.start_event is not None and now >= self.start_due:
+            self.announce()
         elif now - self.last_heartbeat >= self.heartbeat_interval and not self.lost:
             with self.io_lock:
                 self.last_heartbeat = now
@@ -193,7 +224,7 @@ class Run:
                 setattr(self.job, name, value)
             self.job.state, self.job.run_token, self.job.updated_at = state, "", now
             self.job.heartbeat_at = None
-            events.job_publish(self.job, event)
+            self._publish(event)
         return True
 
     def succeed(self, result: Any) -> bool:
@@ -243,10 +274,8 @@ def run_claim(*, job_id: str, task_id: str, redelivered: bool) -> Run | None:
         logger.info("job %s: delivery of task %s not run (job finished, cancelled or "
                     "held by a live run)", job_id, task_id)
         return None
-    run = Run(job)
-    if not job.cancel_requested:
-        events.job_publish(job, events.STARTED)
-    return run
+    # job.started goes out with the run's next event, or from the ticker in START_HOLD.
+    return Run(job, announce=not job.cancel_requested)
 
 
 def _claim_then_read(*, job_id: str, task_id: str, token: str, now: datetime,
