@@ -110,8 +110,11 @@ def test_two_beats_run_each_schedule_once_and_record_every_run(beats: Any,
     wait_for(lambda: len(starts(CHECK_TASK)) >= 4, what="4 runs of the check")
     leader, standby = (first, second) if first.leads() else (second, first)
     assert leader.leads() and not standby.leads()
-    by_leader, by_standby = sends(leader, standby)
-    assert len(by_leader) >= 4 and by_standby == [] and spaced(by_leader)
+    # Under load a lock renewal can be late and the lead can move; what must hold is
+    # that the two beats never send the same run: one send per second, never two.
+    wait_for(lambda: sum(len(s) for s in sends(first, second)) >= 4, what="4 logged sends")
+    by_first, by_second = sends(first, second)
+    assert spaced(by_first + by_second)
 
     run = PeriodicRun.objects.filter(name=CHECK_TASK, outcome="succeeded").first()
     assert run is not None and run.finished_at is not None and run.duration is not None
