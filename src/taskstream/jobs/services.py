@@ -208,6 +208,9 @@ def _terminate(job: Job) -> Job:
 def job_retry(*, job: Job, actor: Any = None) -> Job:
     """Queue a failed or cancelled job again (owner or staff); emits ``job.retrying``."""
     _may_act(job, actor)
+    if _task_or_none(job.kind) is None:
+        # A canvas parent (a pipeline) has no task of its own: its owner app retries it.
+        raise IllegalTransition(f"a {job.kind!r} job is retried through its own app")
     now = timezone.now()
     task_id = str(uuid.uuid4())
     with transaction.atomic():
