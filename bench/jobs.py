@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import websockets
 
 from bench.harness import Env, Server
@@ -49,6 +50,37 @@ QUICK = {"latency": {"updates": 100, "gap": 0.01, "e2e": 50},
 # The recovery scenario's worker settings (production defaults: 10 s / 60 s / 30 s).
 RECOVERY_SETTINGS = {"JOB_HEARTBEAT_INTERVAL": 1, "JOB_HEARTBEAT_TIMEOUT": 5,
                      "JOB_REAPER_INTERVAL": 2}
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+class CpuMeter:
+    """CPU seconds spent by a worker's main process, its pool children and Redis.
+
+    On a shared 2-core machine the drain rate moves with everyone else's load; CPU per
+    job is what this code costs and moves much less.
+    """
+
+    def __init__(self, worker: Worker, redis_pid: int) -> None:
+        assert worker.proc is not None
+        self.main = psutil.Process(worker.proc.pid)
+        self.children = self.main.children(recursive=True)
+        self.redis = psutil.Process(redis_pid)
+        self.start = self.read()
+
+    def read(self) -> dict[str, float]:
+        return {"worker_main": cpu_seconds(self.main),
+                "worker_children": sum(cpu_seconds(c) for c in self.children),
+                "redis": cpu_seconds(self.redis)}
+
+    def per_unit_ms(self, count: int) -> dict[str, float]:
+        now = self.read()
+        out = {k: round((now[k] - self.start[k]) / count * 1000, 3) for k in now}
+        out["total"] = round(sum(out.values()), 3)
+        return out
 
 
 class Worker:
@@ -226,20 +258,24 @@ class Bench:
                 job_start(kind="bench.noop", owner=owner, params={"updates": 10})
             return time.monotonic() - began
 
-        def drain_jobs() -> float:
+        def drain_jobs() -> tuple[float, dict[str, float]]:
             worker = self.hub_worker("tput").start()
+            meter = CpuMeter(worker, redis_pid)
             began = time.monotonic()
             try:
                 while Job.objects.filter(state="succeeded").count() < jobs:
                     time.sleep(0.02)
-                return time.monotonic() - began
+                return time.monotonic() - began, meter.per_unit_ms(jobs)
             finally:
                 worker.stop()
 
+        assert self.env.redis.proc is not None
+        redis_pid = self.env.redis.proc.pid
         enqueue_s = await asyncio.to_thread(enqueue_jobs)
-        drain_s = await asyncio.to_thread(drain_jobs)
+        drain_s, cpu_ms = await asyncio.to_thread(drain_jobs)
         out["livetask"] = {"jobs": jobs, "enqueue_per_s": round(jobs / enqueue_s, 1),
-                           "drain_s": round(drain_s, 3), "jobs_per_s": round(jobs / drain_s, 1)}
+                           "drain_s": round(drain_s, 3), "jobs_per_s": round(jobs / drain_s, 1),
+                           "cpu_ms_per_job": cpu_ms}
 
         counter = redis_lib.Redis.from_url(self.naive_env["NAIVE_REDIS_URL"])
         app = Celery("naive-client", broker=self.naive_env["NAIVE_BROKER_URL"])
@@ -252,15 +288,18 @@ class Bench:
                 app.send_task(name, args=args)
             enqueue = time.monotonic() - began
             worker = self.naive_worker().start()
+            meter = CpuMeter(worker, redis_pid)
             began = time.monotonic()
             try:
                 while int(counter.get("naivebench:done") or 0) < count:
                     time.sleep(0.02)
                 drain = time.monotonic() - began
+                cpu_ms = meter.per_unit_ms(count)
             finally:
                 worker.stop()
             return {"tasks": count, "enqueue_per_s": round(count / enqueue, 1),
-                    "drain_s": round(drain, 3), "tasks_per_s": round(count / drain, 1)}
+                    "drain_s": round(drain, 3), "tasks_per_s": round(count / drain, 1),
+                    "cpu_ms_per_task": cpu_ms}
 
         out["plain_celery_noop"] = await asyncio.to_thread(naive_batch, "naive.noop", plain, [])
         # The guides' report task with a browser listening: 11 group_sends per task.
@@ -282,6 +321,9 @@ class Bench:
         out["ratio_livetask_vs_plain"] = round(live / out["plain_celery_noop"]["tasks_per_s"], 3)
         out["ratio_livetask_vs_naive"] = round(
             live / out["naive_process_report"]["tasks_per_s"], 3)
+        out["cpu_ratio_livetask_vs_plain"] = round(
+            out["livetask"]["cpu_ms_per_job"]["total"]
+            / out["plain_celery_noop"]["cpu_ms_per_task"]["total"], 3)
         return out
 
     # Progress cost -------------------------------------------------------------------------
@@ -376,6 +418,9 @@ def print_table(result: dict[str, Any]) -> None:
                      f"jobs/s (enqueue {t['livetask']['enqueue_per_s']}/s), plain Celery "
                      f"{t['plain_celery_noop']['tasks_per_s']}/s, naive process_report "
                      f"{t['naive_process_report']['tasks_per_s']}/s")
+        lines.append(f"CPU per job (worker main + children + Redis, ms): LiveTask "
+                     f"{t['livetask']['cpu_ms_per_job']}, plain Celery "
+                     f"{t['plain_celery_noop']['cpu_ms_per_task']}")
     if "progress_cost" in sc:
         p = sc["progress_cost"]
         lines.append(f"progress() {p['call_us']} µs/call; flushes every "
