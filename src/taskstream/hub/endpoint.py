@@ -146,8 +146,9 @@ class Connection:
             return
         message = {"type": "websocket.send", "text": item} if isinstance(item, str) else item
         coro = self._send(message)
-        if not isinstance(coro, Coroutine):
+        if not isinstance(coro, Coroutine):  # a send that is some other awaitable
             self._backlog = deque()
+            self._backlog_bytes = 0
             self.spawn(self._drain(coro, None))
             return
         try:
