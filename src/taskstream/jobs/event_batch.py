@@ -12,13 +12,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import NoScriptError
-
 from taskstream.exceptions import EventTooLarge
-from taskstream.hub import log
-from taskstream.hub.batch import _SHA_ATTR
-from taskstream.hub.publish import _encode
-from taskstream.hub.redis import sync_client
+from taskstream.hub.batch import publish_call, publish_calls
 
 if TYPE_CHECKING:
     from taskstream.jobs.models import Job
@@ -34,29 +29,14 @@ def job_publish_events(job: Job, items: Sequence[tuple[str, Mapping[str, Any]]])
     try:
         for event, data in items:
             try:
-                encoded = [_encode(topic, event, data) for topic in topics]
+                encoded = [publish_call(topic, event, data) for topic in topics]
             except EventTooLarge:
                 # A result too big for an event still gets its event; the API has it.
                 data = {**data, "result": None, "result_omitted": True}
-                encoded = [_encode(topic, event, data) for topic in topics]
-            for topic, (topic_json, event_json, data_json, ts) in zip(topics, encoded,
-                                                                      strict=True):
-                calls.append(log.publish_args(topic_json, event_json, data_json, ts, topic))
-        client = sync_client()
-        for attempt in range(2):
-            sha = client.__dict__.get(_SHA_ATTR)
-            if sha is None or attempt:
-                sha = client.__dict__[_SHA_ATTR] = client.script_load(log.PUBLISH_LUA)
-            pipe = client.pipeline(transaction=False)
-            for script_keys, args in calls:
-                pipe.evalsha(sha, len(script_keys), *script_keys, *args)
-            try:
-                pipe.execute()
-            except NoScriptError:
-                if attempt:
-                    raise
-                continue  # Redis restarted or flushed its scripts: load again, once
-            return True
+                encoded = [publish_call(topic, event, data) for topic in topics]
+            calls.extend(encoded)
+        publish_calls(calls)
+        return True
     except Exception:
         logger.exception("could not publish %s for job %s", [e for e, _ in items], job.id)
     return False
