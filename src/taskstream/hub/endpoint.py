@@ -322,7 +322,9 @@ class Connection:
                 return
             self.write(p.error_frame(p.BAD_FRAME, "binary frames are not supported"))
             return
-        if len(text) > conf.MAX_FRAME_BYTES or len(text.encode()) > conf.MAX_FRAME_BYTES:
+        limit = conf.MAX_FRAME_BYTES
+        # UTF-8 takes 1 to 4 bytes a character: encode only when the length cannot tell.
+        if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
             self.close(p.CLOSE_TOO_LARGE)
             return
         if not self._allow():
