@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import psutil
 import websockets
 from websockets.typing import Origin
 
-from taskstream.testing import HubClient, RedisProcess, free_port, wait_for_port
+from taskstream.testing import HubClient, RedisProcess, free_port, stop_group, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECT_CONCURRENCY = 100
@@ -183,16 +182,8 @@ class Server:
         return text.count("Traceback (most recent call last)")
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop_group(self.proc, timeout=20)
         self.proc = None
 
 

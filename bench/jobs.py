@@ -33,7 +33,7 @@ import websockets
 from bench.harness import Env, Server
 from bench.hub import machine
 from bench.stats import percentiles
-from taskstream.testing import HubClient
+from taskstream.testing import HubClient, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -118,15 +118,8 @@ class Worker:
         self.proc = None
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+        if self.proc is not None:
+            stop_group(self.proc, timeout=20)
         self.proc = None
 
 

@@ -24,7 +24,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from taskstream.testing import HubClient, RedisProcess, ServerProcess
+from taskstream.testing import HubClient, RedisProcess, ServerProcess, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / "var" / "test-logs"
@@ -231,15 +231,8 @@ class WorkerProcess:
         self.proc = None
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.proc is not None:
+            stop_group(self.proc, timeout=timeout)
         self.proc = None
 
 

@@ -35,8 +35,25 @@ __all__ = [
     "embedded_redis",
     "free_port",
     "redis_server_binary",
+    "stop_group",
     "wait_for_port",
 ]
+
+
+def stop_group(proc: subprocess.Popen[Any], timeout: float = 15.0,
+               sig: int = signal.SIGTERM) -> None:
+    """Signal a process started with ``start_new_session=True`` and its children (its
+    process group), wait up to ``timeout`` seconds, then SIGKILL what is left."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
 
 
 class ServerProcess:
@@ -76,16 +93,8 @@ class ServerProcess:
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop_group(self.proc, sig=sig)
         self.proc = None
 
     def restart(self) -> None:
