@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from taskstream.hub.cursors_api import latest_cursor
-from taskstream.jobs.selectors import job_list
+from taskstream.jobs.selectors import job_list, job_listed_kinds
 from taskstream.jobs.snapshot import job_snapshot
 
 PAGE_JOBS = 20
@@ -23,5 +23,7 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
     jobs = [job_snapshot(job) for job in job_list(user=request.user)[:PAGE_JOBS]]
     return render(request, "example/jobs.html", {
         "topic": topic,
-        "initial": {"topic": topic, "cursor": cursor, "jobs": jobs, "limit": PAGE_JOBS},
+        "initial": {"topic": topic, "cursor": cursor, "jobs": jobs, "limit": PAGE_JOBS,
+                    # Live events of other kinds (a pipeline, the welcome e-mail) are not listed.
+                    "kinds": {name: kind.label for name, kind in job_listed_kinds().items()}},
     })

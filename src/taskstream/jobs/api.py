@@ -86,7 +86,7 @@ def job_create(request: HttpRequest, body: JobStartIn,
 
 @router.get("/jobs/", response=JobPageOut)
 def job_index(request: HttpRequest, filters: Query[JobFilter]) -> dict[str, Any]:
-    """My jobs, newest first, ``JOB_PAGE_SIZE`` per page; filter by state and kind."""
+    """The jobs I started (of registered kinds), newest first, ``JOB_PAGE_SIZE`` per page."""
     page = filters.page
     jobs = selectors.job_list(user=request.user, state=filters.state, kind=filters.kind)
     size = conf.JOB_PAGE_SIZE

@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from taskstream.hub.cursors_api import latest_cursor
+from taskstream.jobs.kinds import JobKind, registered_kinds
 from taskstream.jobs.models import Job
 from taskstream.jobs.snapshot import job_snapshot
 
@@ -22,13 +23,21 @@ def job_get(*, user: Any, job_id: Any) -> Job | None:
     return job_visible_to(user=user).filter(pk=job_id).first()
 
 
-def job_list(*, user: Any, state: str | None = None, kind: str | None = None) -> QuerySet[Job]:
-    """The user's own top-level jobs, newest first (staff too: everyone's is the admin's).
+def job_listed_kinds() -> dict[str, JobKind]:
+    """The kinds "My jobs" lists: those registered for people to start (see :func:`job_list`)."""
+    return registered_kinds()
 
-    Children of a canvas (a pipeline's steps and chunks) roll up into their parent and
-    are listed by it, not here.
+
+def job_list(*, user: Any, state: str | None = None, kind: str | None = None) -> QuerySet[Job]:
+    """The jobs ``user`` started, newest first ("My jobs"; staff too: everyone's is the admin's).
+
+    The one rule of what a user started: their own top-level jobs of a kind registered with
+    :func:`~taskstream.jobs.kinds.register_job_kind`, i.e. a kind people start. Jobs an app
+    runs for itself (a pipeline's parent and its steps, the welcome e-mail) are owned by the
+    user too but are shown on that app's page; :func:`job_get` still reads them by id.
     """
-    jobs = Job.objects.filter(owner_id=user.pk, parent__isnull=True)
+    jobs = Job.objects.filter(owner_id=user.pk, parent__isnull=True,
+                              kind__in=list(job_listed_kinds()))
     if state:
         jobs = jobs.filter(state=state)
     if kind:
