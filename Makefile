@@ -10,7 +10,7 @@ SERVICES_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 	REDIS_URL=redis://127.0.0.1:6379/0 \
 	CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: run test test-services lint bench-hub bench-jobs bench-rooms bench-pipelines venv clean
+.PHONY: run test test-services lint docs-settings bench-hub bench-jobs bench-rooms bench-pipelines venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-services: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests example bench
 	$(BIN)/mypy
+
+# Regenerate the settings tables in docs/ from their declaration in src/taskstream/conf.py.
+docs-settings: $(STAMP)
+	$(BIN)/python -m taskstream.conf docs/*.md README.md
 
 bench-hub: $(STAMP)
 	$(BIN)/python -m bench.hub $(ARGS)

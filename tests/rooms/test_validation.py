@@ -9,7 +9,6 @@ from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskstream.conf import DEFAULTS
 from taskstream.rooms.exceptions import MessageInvalid, MessageTooLong
 from taskstream.rooms.ratelimit import message_slot_take
 from taskstream.rooms.services import message_body_clean
@@ -54,8 +53,3 @@ def test_rate_limit_setting(redis_url, settings):
         assert message_slot_take(user_id) == 0.0
         assert message_slot_take(user_id) == 0.0
         assert message_slot_take(user_id) > 0
-
-
-def test_defaults_match_the_documented_ones():
-    assert DEFAULTS["ROOM_MESSAGE_MAX_LENGTH"] == 4000
-    assert (DEFAULTS["ROOM_MESSAGE_RATE"], DEFAULTS["ROOM_MESSAGE_RATE_WINDOW"]) == (10, 10)
