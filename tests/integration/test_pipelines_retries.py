@@ -119,3 +119,62 @@ def test_cancel_stops_running_chunks_at_a_checkpoint(make_user: Any, faulty_work
     except FileNotFoundError:
         leftovers = []
     assert leftovers == []
+
+
+def test_retry_after_cancel_redoes_the_chunks_whose_parts_cancel_deleted(
+        make_user: Any, faulty_worker: Any) -> None:
+    pipeline = start(make_user(), "test-slow", rows=4000)
+    deadline = time.monotonic() + 30
+    while not Chunk.objects.filter(pipeline=pipeline, job__state="succeeded").exists():
+        assert time.monotonic() < deadline, "no chunk finished"
+        time.sleep(0.05)
+    services.pipeline_cancel(pipeline=pipeline, actor=pipeline.owner)
+    assert settle(pipeline).state == "cancelled"
+    done = [c.index for c in Chunk.objects.filter(pipeline=pipeline, job__state="succeeded")]
+    assert done  # their parts went with the cancel
+
+    services.pipeline_retry(pipeline=pipeline, actor=pipeline.owner)
+    job = settle(pipeline, timeout=60)
+    assert job.state == "succeeded", job.error_message
+    pipeline.refresh_from_db()
+    assert pipeline.summary["rows"] == 4000 and pipeline.summary["bad"] == 0
+    # The chunks that had finished before the cancel ran again: their parts were gone.
+    chunks = {c.index: c.job for c in Chunk.objects.filter(pipeline=pipeline)
+              .select_related("job")}
+    assert all(chunks[i].attempt == 2 for i in done)
+
+
+def test_a_missing_file_fails_at_once_without_showing_server_paths(
+        make_user: Any, faulty_worker: Any) -> None:
+    from django.conf import settings
+
+    pipeline = start(make_user(), "test-broken")
+    assert settle(pipeline).state == "failed"
+    storage = files.pipeline_storage()
+    # A finished chunk's part vanished (a cleanup, a disk swap): that chunk is not done.
+    storage.delete(files.part_name(pipeline.pk, 0))
+    marker = storage.save(fixed_marker(pipeline.pk), ContentFile(b"fixed"))
+    try:
+        services.pipeline_retry(pipeline=pipeline, actor=pipeline.owner)
+        job = settle(pipeline)
+    finally:
+        storage.delete(marker)
+    assert job.state == "succeeded", job.error_message
+    assert attempts(pipeline) == [2, 5, 1]
+
+    # The upload itself is gone: retrying cannot help, so the step fails on its first try.
+    pipeline = start(make_user(), "test-broken")
+    assert settle(pipeline).state == "failed"
+    storage.delete(pipeline.upload.stored_name)
+    marker = storage.save(fixed_marker(pipeline.pk), ContentFile(b"fixed"))
+    try:
+        services.pipeline_retry(pipeline=pipeline, actor=pipeline.owner)
+        job = settle(pipeline)
+    finally:
+        storage.delete(marker)
+    assert job.state == "failed"
+    assert attempts(pipeline) == [1, 5, 1]  # one more attempt, not four
+    chunk = Chunk.objects.select_related("job").get(pipeline=pipeline, index=1)
+    for message in (job.error_message, chunk.job.error_message):
+        assert "the uploaded file is gone" in message
+        assert str(settings.MEDIA_ROOT) not in message and files.ROOT not in message

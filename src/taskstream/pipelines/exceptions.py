@@ -23,6 +23,10 @@ class TransientStepError(PipelineError):
     """A step failed in a way worth retrying (storage or network hiccup)."""
 
 
+class MissingFile(PipelineError):
+    """A file the pipeline needs is gone; retrying the step cannot bring it back."""
+
+
 class PipelineBusy(PipelineError):
     """The pipeline still has steps in flight."""
 

@@ -328,12 +328,37 @@ def _cancel(pipeline: Pipeline) -> bool:
     return True
 
 
+def _lost_outputs(pipeline: Pipeline) -> list[Any]:
+    """Ids of succeeded child jobs whose file is gone: they are not done after all.
+
+    A cancel deletes every part; a disk may lose one. Without a chunk's part the merge and
+    the report run again too; without the merged file, the merge does.
+    """
+    storage = files.pipeline_storage()
+    folder = files.work_dir(pipeline.pk)
+    try:
+        present = {f"{folder}/{name}" for name in storage.listdir(folder)[1]}
+    except FileNotFoundError:
+        present = set()
+    lost = [chunk.job_id for chunk in Chunk.objects.filter(pipeline=pipeline,
+                                                           job__state=State.SUCCEEDED)
+            if files.part_name(pipeline.pk, chunk.index) not in present]
+    redo_merge = bool(lost) or files.aggregate_name(pipeline.pk) not in present
+    # A render never succeeds in a pipeline that did not (it completes the pipeline).
+    lost += Job.objects.filter(parent_id=pipeline.job_id, state=State.SUCCEEDED,
+                               kind__in=[AGGREGATE, RENDER] if redo_merge else [RENDER]
+                               ).values_list("pk", flat=True)
+    return lost
+
+
 def pipeline_retry(*, pipeline: Pipeline, actor: Any = None) -> Pipeline:
     """Run a failed or cancelled pipeline again from where it stopped: steps and chunks
-    that succeeded are kept, the rest run again."""
+    that succeeded are kept, unless their file is gone (a cancel deletes them); the rest
+    run again."""
     _may_act(pipeline, actor)
     if Job.objects.filter(parent_id=pipeline.job_id, state__in=[State.RUNNING]).exists():
         raise PipelineBusy("steps of this pipeline are still running; retry when they stop")
+    lost = _lost_outputs(pipeline)  # before the transaction: storage calls may be slow
     with transaction.atomic():
         if not _parent_move(pipeline.job_id, [State.FAILED, State.CANCELLED], events.RETRYING,
                             state=State.QUEUED, cancel_requested=False, finished_at=None,
@@ -342,8 +367,8 @@ def pipeline_retry(*, pipeline: Pipeline, actor: Any = None) -> Pipeline:
             from taskstream.jobs.exceptions import IllegalTransition
 
             raise IllegalTransition(f"a {pipeline.job.state} pipeline cannot be retried")
-        for child in Job.objects.filter(parent_id=pipeline.job_id).exclude(
-                state=State.SUCCEEDED):
+        for child in Job.objects.filter(Q(parent_id=pipeline.job_id),
+                                        ~Q(state=State.SUCCEEDED) | Q(pk__in=lost)):
             Job.objects.filter(pk=child.pk, state=child.state).update(
                 state=State.QUEUED, celery_task_id=str(uuid.uuid4()), run_token="",
                 cancel_requested=False, finished_at=None, eta=None, heartbeat_at=None,

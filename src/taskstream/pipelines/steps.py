@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
-from typing import Any
+from typing import IO, Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -15,9 +16,11 @@ from taskstream.jobs.models import Job
 from taskstream.pipelines import report, services, summary
 from taskstream.pipelines import storage as files
 from taskstream.pipelines.csvscan import read_records, scan_chunks
-from taskstream.pipelines.exceptions import InvalidCsv, TransientStepError
+from taskstream.pipelines.exceptions import InvalidCsv, MissingFile, TransientStepError
 from taskstream.pipelines.kinds import PipelineKind, get_pipeline_kind
-from taskstream.pipelines.models import Chunk, Pipeline
+from taskstream.pipelines.models import Chunk, Pipeline, Upload
+
+logger = logging.getLogger("taskstream.pipelines")
 
 SAMPLE_ROWS = 1000
 # Rows between checkpoints (each is a clock read; the database is asked at most every
@@ -41,6 +44,20 @@ def _kind(pipeline: Pipeline) -> PipelineKind:
     return kind
 
 
+def _open(name: str, gone: str) -> IO[bytes]:
+    """Open a stored file; a missing one is ``MissingFile(gone)``: the message the user
+    sees, without the server's path (which goes to the log)."""
+    try:
+        return files.pipeline_storage().open(name, "rb")
+    except FileNotFoundError as exc:
+        logger.warning("%s: %s", gone, exc)
+        raise MissingFile(gone) from None
+
+
+def _open_upload(upload: Upload) -> IO[bytes]:
+    return _open(upload.stored_name, "the uploaded file is gone; upload it again")
+
+
 def _save(name: str, content: bytes) -> str:
     storage = files.pipeline_storage()
     if storage.exists(name):
@@ -53,7 +70,7 @@ def validate(task: Any, *, pipeline_id: str) -> dict[str, Any]:
     pipeline = _pipeline(pipeline_id)
     services.pipeline_mark_running(pipeline=pipeline, message="validating")
     upload = pipeline.upload
-    with files.pipeline_storage().open(upload.stored_name, "rb") as f:
+    with _open_upload(upload) as f:
         records = read_records(f, encoding=upload.encoding, delimiter=upload.delimiter)
         header = next(records, None)
         if header is None or header.values is None:
@@ -94,7 +111,7 @@ def split(task: Any, *, pipeline_id: str) -> dict[str, Any]:
     upload = pipeline.upload
     size = conf.PIPELINE_CHUNK_ROWS
     bounds: list[tuple[int, int, int, int]] = []
-    with files.pipeline_storage().open(upload.stored_name, "rb") as f:
+    with _open_upload(upload) as f:
         for span in scan_chunks(f, start=pipeline.header_end,
                                 first_line=pipeline.header_lines + 1, rows_per_chunk=size):
             bounds.append((span.start, span.end, span.first_line, span.rows))
@@ -133,7 +150,7 @@ def process_chunk(task: Any, *, pipeline_id: str, index: int) -> dict[str, Any]:
     part = summary.new_part()
     done = 0
     last = time.monotonic()
-    with files.pipeline_storage().open(upload.stored_name, "rb") as f:
+    with _open_upload(upload) as f:
         for record in read_records(f, encoding=upload.encoding, delimiter=upload.delimiter,
                                    start=chunk.start, end=chunk.end, first_line=chunk.first_line):
             extra = check_row(record.values) if check_row and record.values is not None else ""
@@ -169,11 +186,13 @@ def aggregate(task: Any, *, pipeline_id: str) -> dict[str, Any]:
     pending = Chunk.objects.filter(pipeline=pipeline).exclude(job__state="succeeded").count()
     if pending:
         raise TransientStepError(f"{pending} chunk(s) not finished yet")
-    storage = files.pipeline_storage()
     total = summary.new_part()
     for index in Chunk.objects.filter(pipeline=pipeline).values_list("index", flat=True):
         task.checkpoint()
-        with storage.open(files.part_name(pipeline.pk, index), "rb") as f:
+        # Gone (deleted by a cancel, lost with a disk): a retry of the pipeline redoes it.
+        with _open(files.part_name(pipeline.pk, index),
+                   f"the result of chunk {index + 1} is gone; retry the pipeline to redo it"
+                   ) as f:
             summary.merge(total, json.load(f))
     _save(files.aggregate_name(pipeline.pk), json.dumps(total).encode())
     return {"rows": total["rows"], "bad": total["bad"], "groups": len(total["groups"])}
@@ -184,8 +203,8 @@ def render(task: Any, *, pipeline_id: str) -> dict[str, Any]:
     pipeline = _pipeline(pipeline_id)
     services.pipeline_progress(pipeline=pipeline, message="rendering the report",
                                current=pipeline.total_rows or 0, total=pipeline.total_rows)
-    storage = files.pipeline_storage()
-    with storage.open(files.aggregate_name(pipeline.pk), "rb") as f:
+    with _open(files.aggregate_name(pipeline.pk),
+               "the merged result is gone; retry the pipeline to merge again") as f:
         total = json.load(f)
     title = pipeline.upload.original_name or "upload.csv"
     csv_name = _save(files.report_name(pipeline.pk, "csv"),

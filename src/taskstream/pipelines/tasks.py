@@ -3,6 +3,8 @@
 A transient error (storage, database, network: ``OSError``, ``TransientStepError``,
 ``DatabaseError``) retries the step after PIPELINE_RETRY_BACKOFF seconds, doubling, up
 to PIPELINE_MAX_RETRIES times; anything else, or the last failure, fails the pipeline.
+A missing file is not transient: it fails the step at once. Errors the user sees never
+name a server path (an ``OSError`` carries one); the log keeps it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from taskstream.jobs.exceptions import JobCancelled
 from taskstream.jobs.models import Job
 from taskstream.jobs.tasks import LiveTask
 from taskstream.pipelines import services, steps
-from taskstream.pipelines.exceptions import TransientStepError
+from taskstream.pipelines.exceptions import MissingFile, TransientStepError
 
 logger = logging.getLogger("taskstream.pipelines")
 
@@ -54,12 +56,19 @@ class PipelineStep(LiveTask):
     def run_step(self, body: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
         try:
             return body(self, **kwargs)
+        except FileNotFoundError as exc:
+            # Waiting does not bring a file back; steps name the files they know (MissingFile).
+            logger.warning("%s of pipeline %s: %s", self.name, kwargs.get("pipeline_id"), exc)
+            raise MissingFile("a file this step needs is gone") from None
         except TRANSIENT as exc:
             close_old_connections()
             logger.warning("%s of pipeline %s: %s; retrying", self.name,
                            kwargs.get("pipeline_id"), exc)
-            raise self.retry(exc=exc, countdown=backoff(self.request.retries),
-                             max_retries=conf.PIPELINE_MAX_RETRIES) from exc
+            shown = exc
+            if isinstance(exc, OSError):  # str(exc) holds the file's path
+                shown = TransientStepError(f"storage error: {exc.strerror or type(exc).__name__}")
+            raise self.retry(exc=shown, countdown=backoff(self.request.retries),
+                             max_retries=conf.PIPELINE_MAX_RETRIES) from None
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any,
                    einfo: Any) -> None:
