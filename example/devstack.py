@@ -2,8 +2,9 @@
 
 ``python -m example.devstack`` checks the configuration, applies migrations, creates the
 demo user (``demo``/``demo``, DEBUG only), starts an embedded Redis unless ``REDIS_URL``
-is set, then runs the Procfile (ASGI server, Celery worker, Celery beat) under honcho and
-prints ``taskstream ready on http://127.0.0.1:PORT`` once ``/healthz`` answers.
+is set, then runs the Procfile (ASGI server, Celery worker, Celery beat, outbox relay)
+under honcho and prints ``taskstream ready on http://127.0.0.1:PORT`` once ``/healthz``
+answers.
 
 A wrong or unreachable ``DATABASE_URL``, ``REDIS_URL`` or ``CELERY_BROKER_URL`` stops it
 with one line on stderr and exit status 1, before any process starts. Ctrl-C or SIGTERM

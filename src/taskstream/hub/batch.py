@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from redis import Redis
 from redis.exceptions import NoScriptError
 
 from taskstream.exceptions import HubUsageError
@@ -30,7 +31,7 @@ def publish_call(topic: str, event: str, data: Mapping[str, Any] | None) -> Publ
     return log.publish_args(topic_json, event_json, data_json, ts, topic)
 
 
-def publish_calls(calls: Sequence[PublishCall]) -> list[str]:
+def publish_calls(calls: Sequence[PublishCall], *, client: Redis | None = None) -> list[str]:
     """Run the encoded events in order, in one pipeline; returns their cursors."""
     try:
         asyncio.get_running_loop()
@@ -38,7 +39,8 @@ def publish_calls(calls: Sequence[PublishCall]) -> list[str]:
         pass
     else:
         raise HubUsageError("batched publishing blocks; call it from sync code")
-    client = sync_client()
+    if client is None:
+        client = sync_client()
     for attempt in range(2):
         sha = client.__dict__.get(_SHA_ATTR)
         if sha is None or attempt:

@@ -16,3 +16,8 @@ def log_key(topic: str) -> str:
 
 def channel(topic: str) -> str:
     return f"{conf.KEY_PREFIX}ch:{topic}"
+
+
+def sent_keys_key(topic: str) -> str:
+    """The keys of the outbox events recently logged on ``topic`` (see ``log.PUBLISH_LUA``)."""
+    return f"{conf.KEY_PREFIX}keys:{topic}"

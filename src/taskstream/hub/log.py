@@ -19,23 +19,55 @@ from taskstream.hub.protocol import event_frame
 # Each entry records the id of the entry before it ('p'), so a reader can tell whether
 # the entries after a cursor are contiguous with it: exact gap detection, without
 # keeping the cursor's own entry and on any Redis >= 6.2.
+#
+# An event with a key (ARGV[9], from the outbox) is logged at most once per topic: the
+# topic's recent keys live in a sorted set (KEYS[3], scored by stream ms, the newest
+# KEY_WINDOW kept, expiring with the log), and a key already there answers the cursor it
+# got the first time instead of adding the event again. A relay that resends after a
+# crash, or a fast path racing the relay, therefore never shows a client an event twice.
+# Events without a key skip all of it (one string comparison).
 PUBLISH_LUA = """
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   epoch = ARGV[8]
   redis.call('SET', KEYS[2], epoch)
 end
+local key = ARGV[9]
+if key ~= '' then
+  local ms = redis.call('ZSCORE', KEYS[3], key)
+  if ms then
+    local found = ms .. '-0'
+    for _, entry in ipairs(redis.call('XRANGE', KEYS[1], ms, ms)) do
+      local f = entry[2]
+      for i = 1, #f, 2 do
+        if f[i] == 'k' and f[i + 1] == key then found = entry[1] end
+      end
+    end
+    return {epoch, found}
+  end
+end
 local prev = '0-0'
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if #last > 0 then prev = last[1][1] end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*',
-                      'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5], 'p', prev)
+local id
+if key ~= '' then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*',
+                  'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5], 'p', prev, 'k', key)
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*',
+                  'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5], 'p', prev)
+end
 local now = redis.call('TIME')
 local min_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[7])
 if min_ms > 0 then
   redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min_ms))
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
+if key ~= '' then
+  redis.call('ZADD', KEYS[3], string.match(id, '^(%d+)'), key)
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -1 - tonumber(ARGV[10]))
+  redis.call('PEXPIRE', KEYS[3], ARGV[7])
+end
 redis.call('PUBLISH', ARGV[1], id .. ' {"type":"event","topic":' .. ARGV[2] .. ',"cursor":"'
   .. epoch .. '-' .. id .. '","event":' .. ARGV[3] .. ',"data":' .. ARGV[4]
   .. ',"ts":"' .. ARGV[5] .. '"}')
@@ -60,13 +92,20 @@ return {epoch, latest, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT
 EPHEMERAL_MARK = "-"
 
 
+# Keys of outbox events remembered per topic. Resends only ever concern a topic's oldest
+# unsent events, and no newer outbox event of that topic goes out before them (see
+# taskstream.outbox), so a window far smaller than the log covers every replay; 128
+# keeps the sorted set in Redis's compact listpack encoding.
+KEY_WINDOW = 128
+
+
 def publish_args(topic_json: str, event_json: str, data_json: str, ts: str,
-                 topic: str) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV of :data:`PUBLISH_LUA` for one event."""
+                 topic: str, key: str = "") -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of :data:`PUBLISH_LUA` for one event; ``key`` makes it idempotent."""
     return (
-        [keys.log_key(topic), keys.epoch_key()],
+        [keys.log_key(topic), keys.epoch_key(), keys.sent_keys_key(topic)],
         [keys.channel(topic), topic_json, event_json, data_json, ts, conf.LOG_MAXLEN,
-         conf.LOG_MAX_AGE * 1000, new_epoch()],
+         conf.LOG_MAX_AGE * 1000, new_epoch(), key, KEY_WINDOW],
     )
 
 

@@ -17,7 +17,12 @@ from taskstream.hub.protocol import EVENT_RE, MAX_EVENT_LEN, MAX_TOPIC_LEN, TOPI
 from taskstream.hub.redis import async_client, script, sync_client
 
 
-def _encode(topic: str, event: str, data: Mapping[str, Any] | None) -> tuple[str, str, str, str]:
+def encode_event(topic: str, event: str,
+                 data: Mapping[str, Any] | None) -> tuple[str, str, str, str]:
+    """Validate an event and encode it once: ``(topic_json, event_json, data_json, ts)``.
+
+    Raises ``InvalidTopic``, ``HubUsageError`` or ``EventTooLarge``.
+    """
     if not (len(topic) <= MAX_TOPIC_LEN and TOPIC_RE.match(topic)):
         raise InvalidTopic(f"invalid topic {topic!r}")
     if not (len(event) <= MAX_EVENT_LEN and EVENT_RE.match(event)):
@@ -32,6 +37,9 @@ def _encode(topic: str, event: str, data: Mapping[str, Any] | None) -> tuple[str
                             f"MAX_EVENT_BYTES={conf.MAX_EVENT_BYTES}")
     ts = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return json.dumps(topic), json.dumps(event), data_json, ts
+
+
+_encode = encode_event
 
 
 def _ephemeral_message(topic_json: str, event_json: str, data_json: str, ts: str) -> str:

@@ -16,6 +16,7 @@ import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.retry import Retry as SyncRetry
 
 from taskstream.conf import conf
 
@@ -28,6 +29,9 @@ _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, 
 
 # Commands are short: a bounded timeout surfaces a dead Redis instead of hanging a request.
 COMMAND_TIMEOUT = 10.0
+QUICK_TIMEOUT = 1.0
+_quick_client: redis.Redis | None = None
+_quick_url: str | None = None
 
 
 def sync_client() -> redis.Redis:
@@ -43,6 +47,27 @@ def sync_client() -> redis.Redis:
                 )
                 _sync_url = url
     return _sync_client
+
+
+def quick_client() -> redis.Redis:
+    """A pooled sync client that gives up after :data:`QUICK_TIMEOUT` seconds.
+
+    For work that has a fallback: the outbox's fast path (the relay sends what it could
+    not) and the cursor a page reads (the page works without it). A paused Redis then
+    costs a request about a second, not ``COMMAND_TIMEOUT``.
+    """
+    global _quick_client, _quick_url
+    url = conf.REDIS_URL
+    if _quick_client is None or _quick_url != url:
+        with _sync_lock:
+            if _quick_client is None or _quick_url != url:
+                _quick_client = redis.Redis.from_url(
+                    url, socket_timeout=QUICK_TIMEOUT, socket_connect_timeout=QUICK_TIMEOUT,
+                    socket_keepalive=True, health_check_interval=30,
+                    retry=SyncRetry(NoBackoff(), 0),
+                )
+                _quick_url = url
+    return _quick_client
 
 
 def async_client() -> redis.asyncio.Redis:
