@@ -10,12 +10,14 @@ from django.core.asgi import get_asgi_application
 
 django_app = get_asgi_application()
 
+from taskstream.bodylimit import BodyLimitMiddleware  # noqa: E402
 from taskstream.hub.endpoint import HubEndpoint  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # The demo serves its own static files; production puts a CDN or whitenoise here.
-        "http": ASGIStaticFilesHandler(django_app),
+        # Body limits hold while bodies stream in, before Django reads them whole. The demo
+        # serves its own static files; production puts a CDN or whitenoise here.
+        "http": BodyLimitMiddleware(ASGIStaticFilesHandler(django_app)),
         # One WebSocket endpoint: the hub matches its path itself (no URLRouter needed).
         "websocket": HubEndpoint(path="/ws/"),
     }

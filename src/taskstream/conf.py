@@ -182,6 +182,15 @@ class TaskstreamSettings:
     MAX_CONNECTIONS_PER_USER = Setting(int, 20, "sockets one signed-in user may hold open on "
                                        "one server process (more: `rate_limited`, close 4429)",
                                        app="hub", check="E016", gt=0)
+    # HTTP request bodies (taskstream.bodylimit, in front of Django).
+    MAX_BODY_BYTES = Setting(int, 2_621_440, "largest HTTP request body (bytes), enforced while "
+                             "it streams in (more: 413 `too_large`); upload views register "
+                             "their own allowance", app="hub", check="E017", gt=0)
+    ANONYMOUS_MAX_BODY_BYTES = Setting(int, 65_536, "largest HTTP request body without a "
+                                       "signed-in session (bytes)", app="hub", check="E018",
+                                       gt=0)
+    BODY_TIMEOUT = Setting(float, 10.0, "seconds a request body may stall before 408 "
+                           "`timeout`", app="hub", check="E019", gt=0)
     # -- jobs -------------------------------------------------------------------------------
     JOB_PROGRESS_INTERVAL = Setting(float, 0.1, "least seconds between two progress events of "
                                     "one job (the last value is always delivered)", app="jobs",
