@@ -68,3 +68,4 @@ def relay_run(stop: threading.Event, *, poll_interval: float = POLL_INTERVAL) ->
             lock.release()
         except Exception:  # gone already, or Redis is down: it expires on its own
             logger.info("outbox relay: could not release the lock", exc_info=True)
+    connection.close()  # this thread's connection: nothing else would close it
