@@ -119,3 +119,39 @@ def test_chunks_read_the_same_records_as_one_pass(rows: list[list[str]],
                             rows_per_chunk=per_chunk):
         pieces += read(span.start, span.end, span.first_line)
     assert pieces == whole
+
+
+def test_a_field_over_the_limit_is_a_bad_row_and_the_process_limit_is_untouched() -> None:
+    from taskstream.pipelines import csvscan
+
+    assert csv.field_size_limit() == 128 * 1024  # importing the pipelines changed nothing
+    long = "x" * (csvscan.FIELD_LIMIT + 1)
+    data = f"a,1\r\n{long},2\r\nb,3\r\n".encode()
+    records = list(read_records(io.BytesIO(data), encoding="utf-8", delimiter=","))
+    assert [r.line for r in records] == [1, 2, 3]
+    assert records[1].values is None and "longer than" in records[1].error
+    assert records[2].values == ["b", "3"]
+
+
+@pytest.mark.parametrize(("content", "delimiter"), [
+    (b"a,b\n1,2\n", ","),
+    (b"a;b;c\n1;2;3\n4;5\n", ";"),
+    (b"a\tb\n1\t2\n", "\t"),
+    (b"a|b\n1|2\n", "|"),
+    (b'name,desc\n"x",a;b\n"y",c;d\n', ","),  # a semicolon inside the values
+    (b'a;"b,c"\n1;"2,3"\n', ";"),  # a comma inside quotes does not count
+    (b"one column\nhello\n", ","),
+])
+def test_sniff_finds_the_delimiter(content: bytes, delimiter: str) -> None:
+    assert sniff_csv(content).delimiter == delimiter
+
+
+@pytest.mark.parametrize("size", [16 * 1024, 64 * 1024])
+def test_sniff_takes_crafted_quotes_and_newlines_as_one_column(size: int) -> None:
+    # The pattern csv.Sniffer backtracks on for minutes (bench/sniff.py has the numbers).
+    assert sniff_csv((b'"\n' * size)[:size]).delimiter == ","
+
+
+def test_sniff_refuses_a_file_whose_rows_do_not_match_its_header() -> None:
+    with pytest.raises(UnsupportedUpload, match="does not look like CSV"):
+        sniff_csv(b"a,b,c\nfree text\nmore text\nand more\n")

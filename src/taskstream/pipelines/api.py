@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db import transaction
 from django.http import FileResponse, HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
 from ninja import Router
@@ -85,12 +84,13 @@ def pipeline_create(request: HttpRequest) -> Status[dict[str, Any]]:
         raise ApiError(400, "unknown_kind", f"no pipeline kind {kind[:50]!r}")
     force = request.POST.get("force", "") in ("1", "true", "on", "yes")
     try:
-        with transaction.atomic():
-            upload, _ = services.upload_create(
-                owner=request.user, file=upload_file,
-                original_name=getattr(upload_file, "original_name", ""))
-            pipeline, started = services.pipeline_start(upload=upload, owner=request.user,
-                                                        kind=kind, force=force)
+        # Hashing, sniffing and storing the file happen outside any transaction (SQLite
+        # takes its write lock at BEGIN): only the rows are written inside one.
+        upload, _ = services.upload_create(
+            owner=request.user, file=upload_file,
+            original_name=getattr(upload_file, "original_name", ""))
+        pipeline, started = services.pipeline_start(upload=upload, owner=request.user,
+                                                    kind=kind, force=force)
     except UploadTooLarge:
         raise _too_large() from None
     except UnsupportedUpload as exc:

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-# Longest field accepted (characters); a longer one is a bad row, not a crash.
+# Longest field accepted (characters); a longer one is a bad row, not a crash. Checked per
+# record here: ``csv.field_size_limit`` is process-wide, and the host's to set (a field over
+# its limit, 128 Ki characters by default, is a bad row too).
 FIELD_LIMIT = 64 * 1024
-csv.field_size_limit(FIELD_LIMIT)
 
 
 @dataclass
@@ -53,6 +54,7 @@ def read_records(f: IO[bytes], *, encoding: str, delimiter: str, start: int = 0,
     reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)
     while True:
         line = lines.line + 1
+        began = lines.offset
         try:
             values = next(reader)
         except StopIteration:
@@ -63,6 +65,11 @@ def read_records(f: IO[bytes], *, encoding: str, delimiter: str, start: int = 0,
             continue
         if not values:
             continue  # a blank line is not a row
+        # A record of fewer bytes than the limit cannot hold a longer field: most skip this.
+        if lines.offset - began > FIELD_LIMIT and max(map(len, values)) > FIELD_LIMIT:
+            yield Record(line=line, end=lines.offset, next_line=lines.line + 1, values=None,
+                         error=f"unreadable: a field is longer than {FIELD_LIMIT} characters")
+            continue
         yield Record(line=line, end=lines.offset, next_line=lines.line + 1, values=values)
 
 
