@@ -9,6 +9,7 @@ import socket
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import websockets
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from taskstream.hub import publish
+from taskstream.hub import keys, publish
 from taskstream.testing import HubClient, RedisProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,6 +120,62 @@ async def test_redis_restart_turns_into_a_gap_and_service_resumes(start_server, 
             await late.close()
     finally:
         redis.close()
+
+
+async def _until(check: Any, timeout: float = 15.0) -> None:
+    """Wait until ``await check()`` is true (polling a condition, not sleeping for it)."""
+    async with asyncio.timeout(timeout):
+        while not await check():  # noqa: ASYNC110 (Redis has no event to wait on)
+            await asyncio.sleep(0.02)
+
+
+async def test_subscribe_racing_a_pubsub_reconnect_gets_no_spurious_gap(start_server, make_user,
+                                                                        session_cookie):
+    # The hub's Pub/Sub connection drops (Redis restarted with its data, a network blip)
+    # while a socket's subscribe with its last cursor is reading the log. The reconnect
+    # resyncs every subscription; one that has not finished its first catch-up has no
+    # position yet and must not be resynced from an empty one (that answered `gap` with
+    # the very cursor the client sent).
+    own = RedisProcess().start()
+    try:
+        server = start_server(REDIS_URL=own.url)
+        cookie = await staff_cookie(make_user, session_cookie)
+        with override_settings(TASKSTREAM={**settings.TASKSTREAM, "REDIS_URL": own.url}):
+            first = await HubClient.connect(server.ws_url, cookie=cookie)
+            await first.subscribe("ops")  # the server process now holds the channel
+            await apub("ops", "before", {})
+            cursor = (await first.expect("event"))["cursor"]
+            late = await HubClient.connect(server.ws_url, cookie=cookie)
+            control = aioredis.Redis.from_url(own.url)
+            channel = keys.channel("ops")
+
+            async def blocked(count: int) -> bool:
+                return (await control.info("clients"))["blocked_clients"] >= count
+
+            async def resubscribed() -> bool:
+                return (await control.pubsub_numsub(channel))[0][1] == 1
+
+            # Hold log reads (scripts count as writes) but not Pub/Sub.
+            await control.execute_command("CLIENT", "PAUSE", 30_000, "WRITE")
+            try:
+                await late.send({"type": "subscribe", "topic": "ops", "since": cursor})
+                await _until(lambda: blocked(1))  # its first catch-up waits on the log
+                await control.client_kill_filter(_type="pubsub")
+                await _until(resubscribed)
+                await _until(lambda: blocked(2))  # `first` resyncs after the reconnect
+            finally:
+                await control.execute_command("CLIENT", "UNPAUSE")
+            subscribed = await late.expect("subscribed", timeout=10)
+            assert subscribed["cursor"] == cursor
+            await apub("ops", "after", {})
+            after = await late.recv(timeout=10)
+            assert after["type"] == "event" and after["event"] == "after", after
+            assert (await first.expect("event"))["event"] == "after"
+            await control.aclose()
+            await first.close()
+            await late.close()
+    finally:
+        own.close()
 
 
 async def test_dead_peer_is_closed_after_two_heartbeats(start_server):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -13,6 +12,7 @@ from django.utils import timezone
 
 from taskstream.conf import conf
 from taskstream.hub import publish
+from taskstream.hub.database import db_call
 from taskstream.rooms.exceptions import (
     MessageInvalid,
     MessageRateLimited,
@@ -97,8 +97,8 @@ async def amessage_create(*, slug: str, author: Any, body: object) -> dict[str, 
         ref = await aroom_ref(slug, fresh=fresh)
         if ref is None:
             break
-        payload = await sync_to_async(_message_store)(room_id=ref[0], slug=slug,
-                                                      author=author, text=text)
+        payload = await db_call(_message_store, room_id=ref[0], slug=slug, author=author,
+                                text=text)
         if payload is not None:
             return payload
         # The room we remembered is gone (deleted, perhaps replaced): look again, once.

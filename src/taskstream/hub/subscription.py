@@ -1,0 +1,212 @@
+"""A socket's subscriptions: authorization, join/leave hooks, replay, live delivery.
+
+Each :class:`Subscription` is what the fan-out delivers to. It parks live events while
+the log is read (the first catch-up, or a resync after the process's Pub/Sub
+reconnected), writes the replay, then releases what it parked, skipping ids already
+written: exactly once. Everything goes out through the socket's :class:`Outbound`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+from taskstream.conf import conf
+from taskstream.exceptions import ProtocolError
+from taskstream.hub import protocol as p
+from taskstream.hub.cursor import ZERO, Cursor, StreamId, parse_cursor
+from taskstream.hub.fanout import get_fanout
+from taskstream.hub.log import READ_LUA, decode_replay, read_args
+from taskstream.hub.outbound import Outbound
+from taskstream.hub.redis import async_client, script
+from taskstream.hub.topics import TopicKind, resolve
+
+logger = logging.getLogger("taskstream.hub")
+
+
+
+class Spawner(Protocol):
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
+
+
+# Subscription phases.
+_STARTING = 0  # the first catch-up has not finished: nothing to resync yet
+_LIVE = 1
+_RESYNCING = 2
+
+
+class Subscription:
+    """One socket's interest in one topic: ordering, dedupe and the replay buffer."""
+
+    __slots__ = ("buffer", "epoch", "key", "kind", "last", "owner", "phase", "stale", "topic")
+
+    def __init__(self, owner: Subscriptions, topic: str, kind: TopicKind, key: str) -> None:
+        self.owner = owner
+        self.topic = topic
+        self.kind = kind
+        self.key = key
+        self.epoch = ""
+        self.last: StreamId = ZERO
+        # While not None, live events are parked here until the log replay is written.
+        self.buffer: list[tuple[StreamId | None, str]] | None = []
+        self.phase = _STARTING
+        # The Pub/Sub reconnected during the first catch-up: resync right after it.
+        self.stale = False
+
+    @property
+    def active(self) -> bool:
+        return self.owner.subs.get(self.topic) is self
+
+    def deliver(self, sid: StreamId | None, frame: str) -> None:
+        if self.buffer is not None:
+            self.buffer.append((sid, frame))
+            return
+        if sid is not None:
+            if sid <= self.last:
+                return
+            self.last = sid
+        self.owner.out.write(frame)
+
+    def resync(self) -> None:
+        """Park live events and replay what the fan-out may have missed (after a reconnect).
+
+        A subscription still on its first catch-up has no position to resync from yet
+        (an empty epoch would read as a ``gap``): it resyncs once that catch-up is done.
+        """
+        if self.phase == _STARTING:
+            self.stale = True
+            return
+        if self.phase == _RESYNCING:
+            return
+        self.phase = _RESYNCING
+        if self.buffer is None:
+            self.buffer = []
+        self.owner.spawn(self.owner.resync(self))
+
+
+class Subscriptions:
+    """The subscriptions of one socket, keyed by topic, and the user they act for."""
+
+    __slots__ = ("_spawner", "out", "subs", "user")
+
+    def __init__(self, out: Outbound, spawner: Spawner) -> None:
+        self.out = out
+        self._spawner = spawner
+        self.user: Any = None
+        self.subs: dict[str, Subscription] = {}
+
+    @property
+    def conn_id(self) -> str:
+        """An id unique among live sockets of this process (presence hooks, logs)."""
+        return f"{id(self):x}"
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._spawner.spawn(coro)
+
+    async def subscribe(self, frame: p.Subscribe) -> None:
+        topic = frame.topic
+        kind, key = resolve(topic)
+        since = parse_cursor(frame.since) if frame.since is not None else None
+        if topic in self.subs:
+            self.unsubscribe(topic)  # a fresh subscribe replaces the old one (new `since`)
+        elif len(self.subs) >= conf.MAX_SUBSCRIPTIONS:
+            raise ProtocolError(p.NOT_ALLOWED,
+                                f"at most {conf.MAX_SUBSCRIPTIONS} subscriptions per socket")
+        if not await kind.may_read(self.user, key):
+            raise ProtocolError(p.FORBIDDEN, f"not allowed to read {topic!r}")
+        sub = Subscription(self, topic, kind, key)
+        self.subs[topic] = sub
+        fanout = get_fanout()
+        try:
+            await fanout.join(topic, sub)
+            extra = None
+            if kind.on_join is not None:
+                extra = await kind.on_join(self.user, key, self.conn_id)
+        except BaseException:
+            if self.subs.get(topic) is sub:
+                del self.subs[topic]
+                fanout.leave_nowait(topic, sub)
+            raise
+        if not sub.active:
+            return  # unsubscribed or closed while we waited
+        await self.catch_up(sub, since, announce=True, frame_id=frame.id, extra=extra)
+        if sub.stale and sub.active:
+            sub.stale = False
+            sub.resync()
+
+    async def catch_up(self, sub: Subscription, since: Cursor | None, *, announce: bool = False,
+                       frame_id: int | str | None = None,
+                       extra: dict[str, Any] | None = None) -> None:
+        """Write the log after ``since`` (or a ``gap``), then release buffered live events.
+
+        Runs while ``sub`` parks live events in its buffer, so nothing published during
+        the read is missed, and ids already written are skipped: exactly once.
+        ``announce`` writes the ``subscribed`` frame first (not on a silent resync).
+        """
+        if sub.buffer is None:
+            sub.buffer = []
+        keys_, args = read_args(sub.topic, since)
+        raw = await script(async_client(), READ_LUA)(keys=keys_, args=args)
+        if not sub.active:
+            return  # unsubscribed or closed while we read
+        replay = decode_replay(json.dumps(sub.topic), since, raw)
+        sub.epoch = replay.latest.epoch
+        out = self.out
+        if announce:
+            out.write(p.subscribed_frame(sub.topic, str(replay.latest), frame_id, extra))
+        if replay.gap:
+            out.write(p.gap_frame(sub.topic, str(replay.latest)))
+        else:
+            for _sid, event in replay.events:
+                out.write(event)
+        sub.last = replay.latest.sid
+        buffered, sub.buffer = sub.buffer, None
+        sub.phase = _LIVE
+        for sid, event in buffered:
+            sub.deliver(sid, event)
+
+    async def resync(self, sub: Subscription) -> None:
+        """Replay what a Pub/Sub outage may have hidden; if Redis stays away, hang up.
+
+        Closing (1013, try again later) is the safe fallback: the client reconnects and
+        resubscribes with its last cursor, so it still gets every event or a ``gap``.
+        """
+        delay = 0.1
+        try:
+            for _attempt in range(6):
+                try:
+                    await get_fanout().ready(sub.topic)
+                    await self.catch_up(sub, Cursor(sub.epoch, sub.last))
+                    return
+                except Exception as exc:
+                    logger.warning("hub: resync of %s failed (%s); retrying", sub.topic, exc)
+                    await asyncio.sleep(delay)
+                    delay *= 2
+            self.out.close(p.CLOSE_TRY_AGAIN)
+        finally:
+            if sub.phase == _RESYNCING:
+                sub.phase = _LIVE
+
+    def unsubscribe(self, topic: str) -> None:
+        sub = self.subs.pop(topic, None)
+        if sub is not None:
+            self._leave(sub)
+
+    def clear(self) -> None:
+        """Leave every topic (the socket is closing or gone)."""
+        if not self.subs:
+            return
+        subs = list(self.subs.values())
+        self.subs.clear()
+        for sub in subs:
+            self._leave(sub)
+
+    def _leave(self, sub: Subscription) -> None:
+        get_fanout().leave_nowait(sub.topic, sub)
+        on_leave = sub.kind.on_leave
+        if on_leave is not None:
+            self.spawn(on_leave(self.user, sub.key, self.conn_id))
+
