@@ -97,7 +97,8 @@ def start_server(server_env: dict[str, str]) -> Iterator[Callable[..., ServerPro
 
     def start(workers: int = 1, **env: str) -> ServerProcess:
         log = LOG_DIR / f"server-{os.getpid()}-{len(started)}.log"
-        server = ServerProcess(env={**server_env, **env}, workers=workers, cwd=ROOT, log=log)
+        server = ServerProcess("example.asgi:application", env={**server_env, **env},
+                               workers=workers, cwd=ROOT, log=log)
         started.append(server.start())
         return server
 

@@ -1,16 +1,14 @@
-"""The HTTP API root: one NinjaAPI; each installed taskstream app adds its router.
+"""The HTTP API root: one NinjaAPI; each installed feature app registers its router.
 
 Mount it with ``path("api/", taskstream.api.api.urls)``. Session auth with CSRF on writes.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
-from django.apps import apps
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import django_auth
 
@@ -73,14 +71,16 @@ def ws_token(request: HttpRequest) -> dict[str, Any]:
     return {"token": make_token(request.user), "expires_in": conf.TOKEN_MAX_AGE}
 
 
-# Feature apps are optional: each installed one adds its router.
-_APP_ROUTERS = (
-    ("taskstream.jobs", "taskstream.jobs.api"),
-    ("taskstream.notifications", "taskstream.notifications.api"),
-    ("taskstream.rooms", "taskstream.rooms.api"),
-    ("taskstream.pipelines", "taskstream.pipelines.api"),
-    ("taskstream.ops", "taskstream.ops.api"),
-)
-for _app, _module in _APP_ROUTERS:
-    if apps.is_installed(_app):
-        api.add_router("/", import_module(_module).router)
+_added: list[Router] = []
+
+
+def register_router(router: Router) -> None:
+    """Add a feature app's endpoints to the API root; call it from ``AppConfig.ready()``.
+
+    The root knows no feature app: each installed one registers itself (once, however
+    often its ``ready()`` runs).
+    """
+    if any(router is added for added in _added):
+        return
+    _added.append(router)
+    api.add_router("/", router)

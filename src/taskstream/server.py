@@ -1,6 +1,9 @@
 """Run an ASGI app under uvicorn with the hub's settings applied.
 
-``python -m taskstream.server example.asgi:application --port 8000``
+``python -m taskstream.server yourproject.asgi:application --port 8000``
+
+The settings module is ``--settings``, else ``DJANGO_SETTINGS_MODULE``, else the one the
+ASGI module names when imported (Django's ``asgi.py`` template sets it).
 
 Keep-alive and frame limits live in the server: WebSocket pings every ``HEARTBEAT``
 seconds, a peer that has not answered within another ``HEARTBEAT`` is closed, and a
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib import import_module
 
 import uvicorn
 
@@ -23,9 +27,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
+    parser.add_argument("--settings", help="Django settings module (else DJANGO_SETTINGS_MODULE)")
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example.settings")
+    if args.settings:
+        os.environ["DJANGO_SETTINGS_MODULE"] = args.settings
+    elif not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        module = args.app.partition(":")[0]
+        try:
+            import_module(module)  # an asgi.py sets DJANGO_SETTINGS_MODULE as it loads
+        except ImportError as exc:
+            parser.error(f"cannot import {module}: {exc}")
+    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        parser.error("no settings: pass --settings or set DJANGO_SETTINGS_MODULE")
     import django
 
     django.setup()

@@ -59,7 +59,7 @@ def stop_group(proc: subprocess.Popen[Any], timeout: float = 15.0,
 class ServerProcess:
     """``python -m taskstream.server <app>`` in a subprocess on a free port."""
 
-    def __init__(self, app: str = "example.asgi:application", *, env: dict[str, str] | None = None,
+    def __init__(self, app: str, *, env: dict[str, str] | None = None,
                  workers: int = 1, cwd: str | Path | None = None, log: Path | None = None) -> None:
         self.app = app
         self.env = {**os.environ, **(env or {})}

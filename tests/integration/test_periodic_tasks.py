@@ -14,6 +14,7 @@ from taskstream.jobs.models import Job
 from taskstream.notifications.models import Notification
 from taskstream.periodic.models import PeriodicRun
 from taskstream.periodic.services import periodic_digest, periodic_purge
+from taskstream.periodic.tasks import PURGE_TASK as PURGE_TASK_NAME
 from taskstream.periodic.tasks import schedules
 from taskstream.pipelines import services as pipelines
 from taskstream.pipelines import storage as files
@@ -92,8 +93,13 @@ def test_own_schedules_are_created_once_then_left_to_the_admin() -> None:
     from example.celery import app
     from taskstream.periodic.scheduler import SingleBeatScheduler
 
-    app.finalize(auto=True)  # as beat does: registers the schedules
-    SingleBeatScheduler(app=app, lazy=True).setup_schedule()
+    def start_beat() -> None:  # as a beat does, up to taking the lock
+        scheduler = SingleBeatScheduler(app=app, lazy=True)
+        scheduler.setup_schedule()
+        assert scheduler.hold_lock()
+        scheduler.close()
+
+    start_beat()
     purge = PeriodicTask.objects.get(name="taskstream.periodic.purge")
     assert purge.interval.every == 3600 and purge.interval.period == "seconds"
     assert PeriodicTask.objects.get(name="taskstream.periodic.digest").crontab.hour == "7"
@@ -101,6 +107,31 @@ def test_own_schedules_are_created_once_then_left_to_the_admin() -> None:
     purge.interval, _ = IntervalSchedule.objects.get_or_create(every=1, period="days")
     purge.save()
     PeriodicTask.objects.filter(name="taskstream.periodic.check_missed").update(enabled=False)
-    SingleBeatScheduler(app=app, lazy=True).setup_schedule()
+    start_beat()
     assert PeriodicTask.objects.get(name="taskstream.periodic.purge").interval.period == "days"
     assert not PeriodicTask.objects.get(name="taskstream.periodic.check_missed").enabled
+
+
+def test_a_standby_beat_writes_no_schedule_rows() -> None:
+    """A beat starting while another leads leaves the rows alone: rewriting them under the
+    leader made it read them back and send a run twice."""
+    from django_celery_beat.models import PeriodicTask, PeriodicTasks
+
+    from example.celery import app
+    from taskstream.periodic.scheduler import SingleBeatScheduler
+
+    leader = SingleBeatScheduler(app=app, lazy=True)
+    leader.setup_schedule()
+    assert leader.hold_lock()
+    try:
+        rows = list(PeriodicTask.objects.order_by("name").values())
+        changed = PeriodicTasks.last_change()
+        standby = SingleBeatScheduler(app=app, lazy=True)
+        standby.setup_schedule()
+        standby.update_from_dict({"extra": {"task": PURGE_TASK_NAME, "schedule": 60.0}})
+        assert not standby.hold_lock()
+        standby.close()
+        assert list(PeriodicTask.objects.order_by("name").values()) == rows
+        assert PeriodicTasks.last_change() == changed
+    finally:
+        leader.close()

@@ -10,7 +10,14 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from taskstream.jobs import tasks  # noqa: F401  (schedules the reaper on beat)
+        from taskstream.api import register_router
+        from taskstream.jobs import (
+            housekeeping,
+            tasks,  # noqa: F401  (registers the reaper task)
+        )
+        from taskstream.jobs.api import router
         from taskstream.jobs.topics import register_job_topic
 
         register_job_topic()
+        register_router(router)
+        housekeeping.register()  # the reaper on beat, the purge of finished jobs

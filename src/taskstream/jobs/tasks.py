@@ -25,17 +25,16 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from celery import Task, _state, shared_task
+from celery import Task, shared_task
 from celery.exceptions import Retry
 from django.db import close_old_connections
 from django.utils import timezone
 
-from taskstream.conf import conf
 from taskstream.jobs.exceptions import JobCancelled, JobSuperseded
+from taskstream.jobs.housekeeping import REAPER_TASK
 
 logger = logging.getLogger("taskstream.jobs")
 
-REAPER_TASK = "taskstream.jobs.reap"
 
 
 class LiveTask(Task):
@@ -137,19 +136,3 @@ def reap() -> int:
     from taskstream.jobs.services import job_reap
 
     return job_reap()
-
-
-@_state.connect_on_app_finalize
-def _schedule_reaper(app: Any) -> None:
-    # Beat picks this up whatever scheduler it uses (DatabaseScheduler syncs it in).
-    app.conf.beat_schedule.setdefault(REAPER_TASK, {
-        "task": REAPER_TASK,
-        "schedule": conf.JOB_REAPER_INTERVAL,
-        "options": {"expires": conf.JOB_REAPER_INTERVAL},
-    })
-
-
-# An app finalized before this module was imported never calls the hook above.
-for _app in list(_state._get_active_apps()):  # type: ignore[attr-defined]
-    if _app.finalized:
-        _schedule_reaper(_app)

@@ -12,5 +12,15 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from django.apps import apps
 
+        from taskstream.api import register_router
+        from taskstream.notifications import housekeeping
+        from taskstream.notifications.api import router
+
+        register_router(router)
+        housekeeping.register()  # purge of read notifications, the daily digest
         if apps.is_installed("taskstream.jobs"):
             from taskstream.notifications import receivers  # noqa: F401  (connects them)
+        if apps.is_installed("taskstream.pipelines"):
+            from taskstream.notifications import reports
+
+            reports.connect()

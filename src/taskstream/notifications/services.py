@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from celery import signature
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
@@ -149,10 +150,9 @@ def email_welcome_schedule(*, user: Any) -> Any:
 
         return job_start(kind=WELCOME_TASK, owner=user, params={"user_id": user.pk},
                          idempotency_key="taskstream.welcome-email")
-    from taskstream.notifications.tasks import send_welcome_email
-
-    user_id = user.pk
-    transaction.on_commit(lambda: send_welcome_email.delay(user_id=user_id))
+    # By name: the task module imports this one (no cycle services <-> tasks).
+    welcome = signature(WELCOME_TASK, kwargs={"user_id": user.pk})
+    transaction.on_commit(lambda: welcome.delay())
     return None
 
 

@@ -11,7 +11,7 @@ from django.apps import apps
 
 from taskstream.notifications.services import WELCOME_TASK, email_welcome_send
 
-# Importing the jobs app's tasks also schedules its reaper: only when that app is in use.
+# A LiveTask only when the jobs app is in use (its tasks module is then importable).
 Base: type[Task]
 if apps.is_installed("taskstream.jobs"):
     from taskstream.jobs.tasks import LiveTask as Base

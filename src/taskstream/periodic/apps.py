@@ -10,6 +10,7 @@ class PeriodicConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from taskstream.periodic import history, tasks  # noqa: F401  (schedules, signals)
+        from taskstream.periodic import history, tasks
 
+        tasks.register_schedules()
         history.connect()

@@ -3,37 +3,35 @@
 Run ``celery beat -S taskstream.periodic.scheduler:SingleBeatScheduler`` on as many hosts
 as you like: each tick, a beat holds (or renews) one Redis lock for BEAT_LOCK_TTL
 seconds; the others stand by and take over within that time once the holder is gone.
-Two beats never both send a schedule's run.
 
-taskstream's own schedules are created from the settings the first time; after that
-their rows are the admin's to edit (interval, enabled, …).
+Two rules keep two beats from sending one run twice:
+
+* a standby writes nothing: django-celery-beat writes the schedule rows at start-up, and a
+  standby doing so while the leader was sending made the leader read its rows back and
+  send the same run again; here the rows are written by whichever beat takes the lock,
+  when it takes it;
+* the leader checks that it still holds the lock right before each send (its token is the
+  fencing token): a leader paused past the lock's lifetime (GC, SIGSTOP, a slow disk)
+  sends nothing once it resumes, since another beat may have sent that run meanwhile.
+
+taskstream's own schedules (and those feature apps register) are created from the settings
+the first time; after that their rows are the admin's to edit (interval, enabled, …).
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from django_celery_beat.schedulers import DatabaseScheduler
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from taskstream.conf import conf
+from taskstream.housekeeping import beat_schedule
 from taskstream.hub.redis import sync_client
 
 logger = logging.getLogger("taskstream.periodic")
-
-# Renew only a lock we hold; answer 1 if we hold it now.
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 def lock_key() -> str:
@@ -44,55 +42,118 @@ class SingleBeatScheduler(DatabaseScheduler):
     """django-celery-beat's DatabaseScheduler behind a Redis leader lock."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.token = uuid.uuid4().hex
         self.leader = False
+        self._standing_by_logged = False
+        # Schedule rows to write once this beat leads (see the module's docstring).
+        self._pending: dict[str, Any] = {}
+        self._lock = Lock(sync_client(), lock_key(), timeout=conf.BEAT_LOCK_TTL,
+                          blocking=False, thread_local=False)
         super().__init__(*args, **kwargs)
         # The leader writes each run's time at once, so a successor starts from it.
         self.sync_every_tasks = 1
 
-    def update_from_dict(self, mapping: dict[str, Any]) -> None:
-        """Create taskstream's own schedules once; after that the admin's edits stand.
+    # -- start-up: rows are the leader's to write ------------------------------------------
 
-        (DatabaseScheduler would write the code's interval over the row at every start.)
-        """
+    def setup_schedule(self) -> None:
+        if self.leader:
+            super().setup_schedule()
+        else:
+            self._pending.update(self.app.conf.beat_schedule)
+
+    def install_default_entries(self, data: Any) -> None:
+        if self.leader:
+            super().install_default_entries(data)
+
+    def update_from_dict(self, mapping: dict[str, Any]) -> None:
+        """Write rows only while leading; create registered schedules once (after that the
+        admin's edits stand: DatabaseScheduler would write the code's interval over the row
+        at every start)."""
+        if not self.leader:
+            self._pending.update(mapping)
+            return
         from django_celery_beat.models import PeriodicTask
 
-        from taskstream.periodic.tasks import own_schedule_names
-
-        own = own_schedule_names() & set(mapping)
+        own = set(beat_schedule()) & set(mapping)
         existing = set(PeriodicTask.objects.filter(name__in=own)
                        .values_list("name", flat=True))
         super().update_from_dict({name: entry for name, entry in mapping.items()
                                   if name not in existing})
 
-    def _hold(self) -> bool:
-        ttl_ms = int(conf.BEAT_LOCK_TTL * 1000)
+    def _take_lead(self) -> None:
+        logger.info("beat lock taken: this beat sends the schedule")
+        self.leader = True
+        self._standing_by_logged = False
+        pending = {**self.app.conf.beat_schedule, **beat_schedule(), **self._pending}
+        self._pending = {}
+        super().install_default_entries(None)
+        self.update_from_dict(pending)
+        # Read the schedule fresh: the last holder may have run entries since.
+        self._initial_read = True
+        self._heap = None
+
+    def _stand_by(self, why: str) -> None:
+        if self.leader:
+            logger.warning("beat lock lost (%s): this beat stands by", why)
+        elif not self._standing_by_logged:
+            logger.info("beat lock held by another beat: this beat stands by")
+        self._standing_by_logged = True
+        self.leader = False
+        self._dirty.clear()  # runs it reserved but did not send are not its to record
+
+    # -- the lock --------------------------------------------------------------------------
+
+    def hold_lock(self) -> bool:
+        """Take or renew the lock (writing the schedule rows on taking it); True while this
+        beat leads."""
         try:
-            held = bool(sync_client().eval(_RENEW, 1, lock_key(), self.token, ttl_ms))
+            if self.leader:
+                self._lock.extend(conf.BEAT_LOCK_TTL, replace_ttl=True)
+            elif not self._lock.acquire(blocking=False):
+                self._stand_by("held by another beat")
+                return False
+        except LockError:
+            self._stand_by("expired")
+            return False
         except Exception:
             logger.exception("beat lock: Redis unreachable; not sending")
-            held = False
-        if held and not self.leader:
-            logger.info("beat lock taken: this beat sends the schedule")
-            # Read the schedule fresh: the last holder may have run entries since.
-            self._initial_read = True
-            self._heap = None
-        elif self.leader and not held:
-            logger.warning("beat lock lost: this beat stands by")
-        self.leader = held
-        return held
+            self._stand_by("Redis unreachable")
+            return False
+        if not self.leader:
+            self._take_lead()
+        return True
+
+    def _still_leads(self) -> bool:
+        """The fencing check before a send: is the lock still ours (atomic, in Redis)?"""
+        try:
+            if self._lock.owned():
+                return True
+        except Exception:
+            logger.exception("beat lock: Redis unreachable; not sending")
+        self._stand_by("found before a send")
+        return False
+
+    # -- the loop --------------------------------------------------------------------------
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         standby = conf.BEAT_LOCK_TTL / 3
-        if not self._hold():
+        if not self.hold_lock():
             return standby
         interval = float(super().tick(*args, **kwargs))
         return min(interval, standby)
+
+    def apply_entry(self, entry: Any, producer: Any = None) -> None:
+        if not self._still_leads():
+            logger.warning("beat lock lost before sending %s: not sent", entry.name)
+            return
+        super().apply_entry(entry, producer=producer)
 
     def close(self) -> None:
         super().close()
         if self.leader:
             try:
-                sync_client().eval(_RELEASE, 1, lock_key(), self.token)
+                self._lock.release()
+            except LockError:
+                pass  # expired already: another beat may hold it now
             except Exception:
                 logger.exception("beat lock: could not release")
+        self.leader = False

@@ -7,12 +7,11 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.apps import apps
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from taskstream.conf import conf
+from taskstream.housekeeping import run_digests, run_purges
 from taskstream.hub import publish
 from taskstream.periodic.models import MissedRun, PeriodicRun, ScheduleWatch
 
@@ -35,25 +34,12 @@ def _hub_log_trim(max_age: float) -> int:
 
 
 def periodic_purge(*, now: datetime | None = None) -> dict[str, int]:
-    """Delete what is older than RETENTION_DAYS: finished jobs, read notifications,
-    uploads with their pipelines and files, run history; trim old hub events."""
+    """Delete what is older than RETENTION_DAYS: each installed app's own (its purge hook:
+    finished jobs, read notifications, uploads with their pipelines and files…), run
+    history; trim old hub events."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=conf.RETENTION_DAYS)
-    counts: dict[str, int] = {}
-    if apps.is_installed("taskstream.pipelines"):
-        from taskstream.pipelines.services import pipeline_purge_uploads
-
-        counts["uploads"] = pipeline_purge_uploads(before=cutoff)
-    if apps.is_installed("taskstream.jobs"):
-        from taskstream.jobs.models import Job
-        from taskstream.jobs.states import TERMINAL
-
-        counts["jobs"] = Job.objects.filter(parent__isnull=True, state__in=list(TERMINAL),
-                                            finished_at__lt=cutoff).delete()[0]
-    if apps.is_installed("taskstream.notifications"):
-        from taskstream.notifications.models import Notification
-
-        counts["notifications"] = Notification.objects.filter(read_at__lt=cutoff).delete()[0]
+    counts = run_purges(before=cutoff)
     counts["runs"] = PeriodicRun.objects.filter(started_at__lt=cutoff).delete()[0]
     counts["missed"] = MissedRun.objects.filter(detected_at__lt=cutoff).delete()[0]
     counts["events"] = _hub_log_trim(conf.LOG_MAX_AGE)
@@ -62,31 +48,9 @@ def periodic_purge(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def periodic_digest(*, now: datetime | None = None) -> int:
-    """E-mail each user with unread notifications from the last day a digest (once a day
-    per user, however often this runs). Returns how many were sent."""
-    if not apps.is_installed("taskstream.notifications"):
-        return 0
-    from taskstream.notifications.models import Notification
-    from taskstream.notifications.services import email_send_once
-
-    now = now or timezone.now()
-    since = now - timedelta(days=1)
-    sent = 0
-    users = get_user_model().objects.filter(
-        is_active=True, taskstream_notifications__read_at__isnull=True,
-        taskstream_notifications__created_at__gte=since).exclude(email="").distinct()
-    for user in users:
-        unread = list(Notification.objects.filter(recipient=user, read_at__isnull=True,
-                                                  created_at__gte=since)
-                      .order_by("-created_at")[:20])
-        lines = [f"- {n.title}" + (f" ({n.url})" if n.url else "") for n in unread]
-        text = (f"You have {len(unread)} unread notification{'s' if len(unread) != 1 else ''} "
-                f"on {conf.SITE_NAME}:\n\n" + "\n".join(lines) + "\n")
-        if email_send_once(key=f"digest:{user.pk}:{now:%Y-%m-%d}", to=user.email,
-                           subject=f"[{conf.SITE_NAME}] Your daily digest", text=text,
-                           recipient=user):
-            sent += 1
-    return sent
+    """Send the daily digests (each app's digest hook; notifications mails each user with
+    unread notifications of the last day, once a day). Returns how many were sent."""
+    return run_digests(now=now or timezone.now())
 
 
 def _last_run(name: str) -> datetime | None:

@@ -1,17 +1,20 @@
 """taskstream's own schedules, registered with beat on start (any scheduler).
 
-With ``SingleBeatScheduler`` they become django-celery-beat rows the first time beat
-starts (intervals from the TASKSTREAM settings) and stay editable in the admin after.
+The app registers them in ``ready()`` (``taskstream.housekeeping``). With
+``SingleBeatScheduler`` they become django-celery-beat rows the first time a beat leads
+(intervals from the TASKSTREAM settings) and stay editable in the admin after.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from celery import _state, shared_task
+from celery import shared_task
 from celery.schedules import crontab
 
 from taskstream.conf import conf
+from taskstream.housekeeping import register_schedule
 
 PURGE_TASK = "taskstream.periodic.purge"
 DIGEST_TASK = "taskstream.periodic.digest"
@@ -58,17 +61,11 @@ def schedules() -> dict[str, dict[str, Any]]:
     }
 
 
-def own_schedule_names() -> set[str]:
-    """taskstream's schedules, the jobs reaper's included."""
-    return {*schedules(), "taskstream.jobs.reap"}
+def _entry(name: str) -> dict[str, Any]:
+    return schedules()[name]
 
 
-@_state.connect_on_app_finalize
-def _schedule(app: Any) -> None:
-    for name, entry in schedules().items():
-        app.conf.beat_schedule.setdefault(name, entry)
-
-
-for _app in list(_state._get_active_apps()):  # type: ignore[attr-defined]
-    if _app.finalized:
-        _schedule(_app)
+def register_schedules() -> None:
+    """Hand the schedules to beat (read from the settings when beat starts)."""
+    for name in schedules():
+        register_schedule(name, partial(_entry, name))

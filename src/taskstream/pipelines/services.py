@@ -16,7 +16,7 @@ import uuid
 from functools import partial
 from typing import IO, Any
 
-from django.apps import apps
+from celery import signature
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Sum
@@ -39,6 +39,7 @@ from taskstream.pipelines.exceptions import (
 )
 from taskstream.pipelines.kinds import get_pipeline_kind
 from taskstream.pipelines.models import Chunk, Pipeline, Upload
+from taskstream.pipelines.signals import report_ready
 from taskstream.pipelines.sniff import SAMPLE_BYTES, sniff_csv
 
 logger = logging.getLogger("taskstream.pipelines")
@@ -149,11 +150,10 @@ def _announce_and_launch(pipeline: Pipeline, event: str) -> None:
 
 
 def _send_launch(pipeline: Pipeline) -> None:
-    from taskstream.pipelines.tasks import launch
-
     options: dict[str, Any] = {"queue": pipeline.queue} if pipeline.queue else {}
     try:
-        launch.apply_async(kwargs={"pipeline": str(pipeline.pk)}, **options)
+        # By name: the task module imports this one (no cycle services <-> tasks).
+        signature(LAUNCH, kwargs={"pipeline": str(pipeline.pk)}).apply_async(**options)
     except Exception as exc:
         logger.exception("could not launch pipeline %s", pipeline.pk)
         pipeline_fail(pipeline_id=str(pipeline.pk), exc=exc, where="could not launch")
@@ -250,14 +250,8 @@ def pipeline_complete(*, pipeline: Pipeline) -> bool:
         return False
     payload = {**result, "job": str(pipeline.job_id),
                "name": pipeline.upload.original_name or "upload.csv"}
-    if apps.is_installed("taskstream.notifications"):
-        from taskstream.notifications.services import notification_create
-
-        notification_create(recipient=pipeline.owner, kind=REPORT_READY,
-                            title=f"Report ready: {payload['name']}"[:200],
-                            body=f"{summary.get('rows', 0)} rows, {summary.get('bad', 0)} bad.",
-                            url=result["report_html"], data=payload,
-                            key=f"report:{pipeline.pk}")
+    # The notifications app (if installed) stores the owner's notification from this.
+    report_ready.send(sender=Pipeline, pipeline=pipeline, payload=payload)
     # Last: whoever hears report.ready finds the notification (and the files) in place.
     publish(f"user:{pipeline.owner_id}", REPORT_READY, payload)
     publish(f"job:{pipeline.job_id}", REPORT_READY, payload)

@@ -10,6 +10,10 @@ class RoomsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from taskstream.api import register_router
+        from taskstream.rooms.api import router
+
+        register_router(router)
         from taskstream.rooms.topics import register_room_topic
 
         register_room_topic()
