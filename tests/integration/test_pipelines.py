@@ -191,3 +191,32 @@ def test_cancel_through_the_jobs_api_cancels_the_pipeline(make_user: Any) -> Non
     assert job.state == "cancelled"
     assert not Job.objects.filter(parent=job, state__in=["queued", "running", "retrying"]).exists()
     assert Pipeline.objects.get(pk=data["id"]).report_csv == ""
+
+
+def test_planted_bad_values_are_bad_rows_and_a_text_column_says_why(make_user: Any) -> None:
+    from tests.pipelines.data import planted
+
+    client = api(make_user())
+    content, bad_lines = planted()
+    data = upload(client, content, name="planted.csv").json()
+    assert wait_done(data["id"]).state == "succeeded"
+    detail = client.get(f"/api/pipelines/{data['id']}/").json()
+    # Five planted, five reported by line: "many" on line 3 did not make qty text.
+    assert detail["summary"]["bad"] == 5
+    assert [line for line, _ in detail["summary"]["bad_rows"]] == bad_lines
+    assert [c["numeric"] for c in detail["columns"]] == [False, True, True, True]
+    rows = list(csv.reader(io.StringIO(
+        b"".join(client.get(detail["reports"]["csv"]).streaming_content).decode())))
+    assert "qty sum" in rows[0] and "price sum" in rows[0]
+
+    # A column that is mostly text is text, and the report says so with the line.
+    mixed = b"name,code\r\n" + b"".join(
+        (f"n{i},{i}\r\n" if i % 3 else f"n{i},X{i}\r\n").encode() for i in range(1, 31))
+    data = upload(client, mixed, name="mixed.csv").json()
+    assert wait_done(data["id"]).state == "succeeded"
+    detail = client.get(f"/api/pipelines/{data['id']}/").json()
+    note = ("Column 'code' was read as text, so it has no totals: 10 of 30 sampled values "
+            "are not numbers, the first on line 4 ('X3').")
+    assert detail["summary"]["notes"] == [note]
+    page = b"".join(client.get(detail["reports"]["html"]).streaming_content).decode()
+    assert "the first on line 4 (&#x27;X3&#x27;)" in page

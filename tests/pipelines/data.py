@@ -46,3 +46,13 @@ def recompute(content: bytes) -> dict[str, Any]:
         g[1] += qty
         g[2] += price
     return {"groups": dict(groups), "bad": bad}
+
+
+def planted() -> tuple[bytes, list[int]]:
+    """40 good rows with five bad ones planted, "many" among the first rows; their lines."""
+    lines = ["region,code,qty,price"]
+    bad = {3: "north,30,many,2.5", 9: "south,90,4,n/a", 17: "east,170,7",
+           25: "west,250,12x,1.0", 33: "north,330,,seven"}
+    for line in range(2, 47):
+        lines.append(bad.get(line, f"r{line % 4},{line * 10},{line},{line / 4}"))
+    return ("\r\n".join(lines) + "\r\n").encode(), sorted(bad)

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.template.loader import render_to_string
 
+from taskstream.pipelines.columns import text_column_notes
 from taskstream.pipelines.summary import BAD_ROWS_KEPT
 
 # A cell starting with one of these is run as a formula by spreadsheet programs.
@@ -84,5 +85,6 @@ def render_html(*, summary: dict[str, Any], columns: list[dict[str, Any]], title
         "groups": len(groups), "chart": _chart(groups), "total_rows": total_rows,
         "bad_rows": summary["bad_rows"], "bad_kept": BAD_ROWS_KEPT,
         "more_groups": max(len(groups) - TOP_GROUPS, 0),
+        "notes": text_column_notes(columns),
     })
     return html.encode("utf-8")

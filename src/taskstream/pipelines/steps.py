@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from itertools import islice
 from typing import IO, Any
 
 from django.core.files.base import ContentFile
@@ -15,6 +16,7 @@ from taskstream.jobs.exceptions import JobCancelled
 from taskstream.jobs.models import Job
 from taskstream.pipelines import report, services, summary
 from taskstream.pipelines import storage as files
+from taskstream.pipelines.columns import decide_columns, text_column_notes
 from taskstream.pipelines.csvscan import read_records, scan_chunks
 from taskstream.pipelines.exceptions import InvalidCsv, MissingFile, TransientStepError
 from taskstream.pipelines.kinds import PipelineKind, get_pipeline_kind
@@ -66,7 +68,8 @@ def _save(name: str, content: bytes) -> str:
 
 
 def validate(task: Any, *, pipeline_id: str) -> dict[str, Any]:
-    """The header is usable; which columns are numbers (from a sample of rows)."""
+    """The header is usable; which columns are numbers (from a sample of rows, see
+    ``columns``)."""
     pipeline = _pipeline(pipeline_id)
     services.pipeline_mark_running(pipeline=pipeline, message="validating")
     upload = pipeline.upload
@@ -81,21 +84,7 @@ def validate(task: Any, *, pipeline_id: str) -> dict[str, Any]:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise InvalidCsv(f"duplicate column names: {', '.join(duplicates)[:200]}")
-        seen = [0] * len(names)
-        numeric = [True] * len(names)
-        for i, record in enumerate(records):
-            if i >= SAMPLE_ROWS:
-                break
-            if record.values is None or len(record.values) != len(names):
-                continue
-            for j, text in enumerate(record.values):
-                text = text.strip()
-                if text:
-                    seen[j] += 1
-                    if numeric[j] and summary.parse_number(text) is None:
-                        numeric[j] = False
-    pipeline.columns = [{"name": n, "numeric": bool(numeric[j] and seen[j])}
-                        for j, n in enumerate(names)]
+        pipeline.columns = decide_columns(names, islice(records, SAMPLE_ROWS))
     pipeline.header_end = header.end
     pipeline.header_lines = header.next_line - 1
     pipeline.save(update_fields=["columns", "header_end", "header_lines"])
@@ -217,6 +206,7 @@ def render(task: Any, *, pipeline_id: str) -> dict[str, Any]:
     top = report.group_rows(total)[: report.TOP_GROUPS]
     pipeline.summary = {"rows": total["rows"], "bad": total["bad"],
                         "groups": len(total["groups"]), "bad_rows": total["bad_rows"][:20],
+                        "notes": text_column_notes(pipeline.columns),
                         "top": [[key, slots[0]] for key, slots in top]}
     pipeline.save(update_fields=["report_csv", "report_html", "summary"])
     if services.parent_cancelled(pipeline.job_id):
