@@ -1,0 +1,114 @@
+"""State events survive a Redis outage end to end: a real server, a real relay process,
+a Redis of the test's own that is stopped and started again on the same port."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from taskstream.devredis import redis_server_binary, wait_for_port
+from taskstream.rooms.models import Message
+from taskstream.rooms.services import room_create
+from taskstream.testing import HubClient, RedisProcess, stop_group
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class KeptRedis(RedisProcess):
+    """A Redis that keeps its data across a stop and a start (append-only file, fsync
+    on every write), as a production Redis with persistence does."""
+
+    def start(self) -> KeptRedis:
+        self.proc = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+             "--dir", self.dir, "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        wait_for_port(self.port, proc=self.proc)
+        return self
+
+
+@pytest.fixture
+def kept_redis() -> Iterator[KeptRedis]:
+    redis = KeptRedis().start()
+    yield redis
+    redis.close()
+
+
+@pytest.fixture
+def start_relay(server_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """``python -m taskstream.outbox`` processes, stopped after the test."""
+    started: list[subprocess.Popen[bytes]] = []
+    log = ROOT / "var" / "test-logs" / f"relay-{os.getpid()}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+
+    def start(**env: str) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "taskstream.outbox"],
+                                    env={**os.environ, **server_env, **env}, cwd=ROOT,
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        stop_group(proc)
+
+
+def post_json(url: str, body: dict[str, Any], cookie: str) -> tuple[int, dict[str, Any]]:
+    token = "k" * 32  # what a page's {% csrf_token %} cookie holds
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "X-CSRFToken": token,
+                 "Cookie": f"{cookie}; csrftoken={token}", "Origin": url.split("/api/")[0]})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, json.loads(response.read())
+
+
+async def next_event(client: HubClient, timeout: float = 30.0) -> dict[str, Any]:
+    """The next logged event (presence comes and goes as Redis does: it is ephemeral,
+    without a cursor); any other frame, a ``gap`` say, fails the test."""
+    while True:
+        frame = await client.recv(timeout)
+        assert frame["type"] == "event", frame
+        if "cursor" in frame:
+            return frame
+
+
+async def test_a_message_posted_while_redis_is_down_is_stored_then_delivered_once(
+        start_server, start_relay, kept_redis, make_user, session_cookie):
+    server = start_server(REDIS_URL=kept_redis.url)
+    start_relay(REDIS_URL=kept_redis.url)
+    alice = await sync_to_async(make_user)("alice")
+    room = await sync_to_async(room_create)(slug="outage", name="Outage", creator=alice)
+    cookie = await sync_to_async(session_cookie)(alice)
+    url = f"{server.http_url}/api/rooms/{room.slug}/messages/"
+    client = await HubClient.connect(server.ws_url, cookie=cookie)
+    await client.subscribe(room.topic)
+
+    kept_redis.stop()
+    status, sent = await sync_to_async(post_json)(url, {"body": "while down"}, cookie)
+    assert status == 201  # stored: the client must not send it again
+    assert await Message.objects.filter(room=room, body="while down").aexists()
+    kept_redis.start()
+
+    event = await next_event(client)
+    assert (event["event"], event["data"]["id"]) == ("message.created", sent["id"])
+    # Nothing twice: the next event is the next message.
+    status, after = await sync_to_async(post_json)(url, {"body": "after"}, cookie)
+    event = await next_event(client)
+    assert (event["event"], event["data"]["id"]) == ("message.created", after["id"])
+    await client.close()
