@@ -52,7 +52,7 @@ def slow(self: LiveTask, *, steps: int = 10, step_seconds: float = 0.3) -> dict[
              retry_backoff=0.5, retry_backoff_max=2, retry_jitter=True, max_retries=3)
 def flaky(self: LiveTask, *, fail_times: int = 2) -> dict[str, Any]:
     attempt = self.job.attempt if self.job is not None else self.request.retries + 1
-    self.progress(0, 1, f"attempt {attempt}")
+    self.progress(0, 1, "working")  # the page shows the attempt number itself
     if attempt <= fail_times:
         raise DemoFlakyError(f"planned failure {attempt} of {fail_times}")
     self.progress(1, 1, "done")

@@ -1,12 +1,16 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from example import jobs_page, live, pipelines_page, rooms_views, views
 from taskstream.api import api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Pages name the SVG icon; /favicon.ico is for what asks anyway (the admin, API docs).
+    path("favicon.ico", RedirectView.as_view(url=static("example/favicon.svg"), permanent=True)),
     path("api/", api.urls),
     path("", include("taskstream.health")),
     path("", views.home, name="home"),
@@ -16,6 +20,7 @@ urlpatterns = [
     path("live/", live.live_page, name="live"),
     path("live/ping/", live.live_ping, name="live-ping"),
     path("jobs/", jobs_page.jobs_page, name="jobs"),
+    path("jobs/<uuid:job_id>/", jobs_page.job_page_detail, name="job"),
     path("pipelines/", pipelines_page.pipelines_page, name="pipelines"),
     path("schedules/", pipelines_page.schedules_page, name="schedules"),
     path("rooms/", rooms_views.rooms_page, name="rooms"),

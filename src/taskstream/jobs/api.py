@@ -14,13 +14,13 @@ from ninja import Header, Query, Router
 from ninja.responses import Status
 
 from taskstream.api import ApiError
-from taskstream.conf import conf
 from taskstream.hub.cursors_api import latest_cursor
 from taskstream.jobs import kinds, selectors, services
 from taskstream.jobs.exceptions import IdempotencyConflict, IllegalTransition, InvalidJobParams
 from taskstream.jobs.exceptions import UnknownJobKind as UnknownKind
 from taskstream.jobs.models import Job
 from taskstream.jobs.schemas import (
+    JobAttemptsOut,
     JobDetailOut,
     JobFilter,
     JobKindOut,
@@ -87,13 +87,10 @@ def job_create(request: HttpRequest, body: JobStartIn,
 @router.get("/jobs/", response=JobPageOut)
 def job_index(request: HttpRequest, filters: Query[JobFilter]) -> dict[str, Any]:
     """The jobs I started (of registered kinds), newest first, ``JOB_PAGE_SIZE`` per page."""
-    page = filters.page
-    jobs = selectors.job_list(user=request.user, state=filters.state, kind=filters.kind)
-    size = conf.JOB_PAGE_SIZE
-    count = jobs.count()
-    items = list(jobs[(page - 1) * size: page * size])
-    return {"items": [_out(request, job) for job in items], "count": count, "page": page,
-            "pages": max(1, -(-count // size))}
+    found = selectors.job_page(user=request.user, state=filters.state, kind=filters.kind,
+                               page=filters.page)
+    return {"items": [_out(request, job) for job in found.jobs], "count": found.count,
+            "page": found.page, "pages": found.pages}
 
 
 @router.get("/jobs/{job_id}/", response=JobDetailOut)
@@ -104,6 +101,19 @@ def job_show(request: HttpRequest, job_id: str) -> dict[str, Any]:
     if detail is None:
         raise ApiError(404, "not_found", "no such job")
     return detail
+
+
+@router.get("/jobs/{job_id}/attempts/", response=JobAttemptsOut)
+def job_attempts(request: HttpRequest, job_id: str) -> dict[str, Any]:
+    """Each run of the job, oldest first: start, end, outcome and error (from its log)."""
+    found = selectors.job_attempts(job=_own_job(request, job_id))
+    return {"attempts": found.attempts, "complete": found.complete}
+
+
+@router.get("/jobs/{job_id}/children/", response=list[JobOut])
+def job_children(request: HttpRequest, job_id: str) -> list[dict[str, Any]]:
+    """The job's canvas children (a pipeline's steps and chunks), in the order made."""
+    return [_out(request, child) for child in selectors.job_children(job=_own_job(request, job_id))]
 
 
 @router.post("/jobs/{job_id}/cancel/", response=JobOut)

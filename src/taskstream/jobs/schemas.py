@@ -69,3 +69,23 @@ class JobKindOut(Schema):
     name: str
     label: str
     params_schema: dict[str, Any]
+
+
+class AttemptErrorOut(Schema):
+    type: str
+    message: str
+
+
+class AttemptOut(Schema):
+    number: int | None = Field(..., description="The job's `attempt` during this run.")
+    started_at: str
+    finished_at: str | None
+    outcome: str = Field(..., description="running, retrying (failed, retried), succeeded, "
+                                          "failed, cancelled, or lost (taken over).")
+    error: AttemptErrorOut | None
+
+
+class JobAttemptsOut(Schema):
+    attempts: list[AttemptOut]
+    complete: bool = Field(..., description="False when older runs left the job's log "
+                                            "(`LOG_MAX_AGE`, `LOG_MAXLEN`).")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
 
+from taskstream.conf import conf
 from taskstream.hub.cursors_api import latest_cursor
+from taskstream.hub.history import topic_history
+from taskstream.jobs import events
 from taskstream.jobs.kinds import JobKind, registered_kinds
 from taskstream.jobs.models import Job
 from taskstream.jobs.snapshot import job_snapshot
@@ -21,6 +25,16 @@ def job_visible_to(*, user: Any) -> QuerySet[Job]:
 
 def job_get(*, user: Any, job_id: Any) -> Job | None:
     return job_visible_to(user=user).filter(pk=job_id).first()
+
+
+def job_kind_label(kind: str) -> str:
+    """A person's name for a job kind: its registered label, else one made from its name."""
+    found = registered_kinds().get(kind)
+    if found is not None:
+        return found.label
+    # "taskstream.notifications.send_welcome_email" -> "Send welcome email"
+    tail = kind.rsplit(".", 1)[-1].replace("_", " ").strip()
+    return tail[:1].upper() + tail[1:] if tail else kind
 
 
 def job_listed_kinds() -> dict[str, JobKind]:
@@ -59,3 +73,65 @@ def job_detail(*, job_id: Any, user: Any) -> dict[str, Any] | None:
     data = job_snapshot(job, with_traceback=bool(getattr(user, "is_staff", False)))
     data["cursor"] = cursor
     return data
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    count: int
+    page: int
+    pages: int
+
+
+def job_page(*, user: Any, state: str | None = None, kind: str | None = None,
+             page: int = 1) -> JobPage:
+    """One page (``JOB_PAGE_SIZE`` jobs) of :func:`job_list`; a page past the end is empty."""
+    jobs = job_list(user=user, state=state, kind=kind)
+    size = conf.JOB_PAGE_SIZE
+    count = jobs.count()
+    items = list(jobs[(page - 1) * size: page * size])
+    return JobPage(jobs=items, count=count, page=page, pages=max(1, -(-count // size)))
+
+
+def job_children(*, job: Job, limit: int = 500) -> list[Job]:
+    """The canvas children of ``job`` (a pipeline's steps and chunks), in the order made."""
+    return list(job.children.order_by("created_at", "pk")[:limit])
+
+
+_RUN_EVENTS = frozenset({events.STARTED, events.RETRYING, events.SUCCEEDED, events.FAILED,
+                         events.CANCELLED})
+
+
+@dataclass(frozen=True)
+class JobAttempts:
+    attempts: list[dict[str, Any]]
+    # False when the job's log no longer reaches back to its first event (LOG_MAX_AGE).
+    complete: bool
+
+
+def job_attempts(*, job: Job) -> JobAttempts:
+    """Each run of ``job``: number, start, end, outcome and error, oldest first.
+
+    Read back from the job's own topic log (its ``job.started`` and outcome events), so
+    it is the retained window: older runs of a long-lived job are gone with their events.
+    """
+    history = topic_history(job.topic, events=_RUN_EVENTS)
+    attempts: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for logged in history.events:
+        data = logged.data
+        if logged.event == events.STARTED:
+            if current is not None and current["outcome"] == "running":
+                current["outcome"] = "lost"  # taken over by another run without an outcome
+            # The event's time: the snapshot's started_at is the job's first start.
+            current = {"number": data.get("attempt"), "started_at": logged.ts,
+                       "finished_at": None, "outcome": "running", "error": None}
+            attempts.append(current)
+        elif current is not None and current["outcome"] == "running":
+            current["outcome"] = logged.event.removeprefix("job.")
+            current["finished_at"] = logged.ts
+            error = data.get("error")
+            if error:
+                current["error"] = {"type": error.get("type", ""),
+                                    "message": error.get("message", "")}
+    return JobAttempts(attempts=attempts, complete=history.complete)
