@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.test import override_settings
 
 from taskstream.devredis import redis_server_binary, wait_for_port
+from taskstream.notifications.services import notification_create
 from taskstream.rooms.models import Message
 from taskstream.rooms.services import room_create
 from taskstream.testing import HubClient, RedisProcess, stop_group
@@ -111,4 +114,35 @@ async def test_a_message_posted_while_redis_is_down_is_stored_then_delivered_onc
     status, after = await sync_to_async(post_json)(url, {"body": "after"}, cookie)
     event = await next_event(client)
     assert (event["event"], event["data"]["id"]) == ("message.created", after["id"])
+    await client.close()
+
+
+async def test_notifications_made_and_read_while_redis_is_down_arrive_once_in_order(
+        start_server, start_relay, kept_redis, make_user, session_cookie):
+    server = start_server(REDIS_URL=kept_redis.url)
+    start_relay(REDIS_URL=kept_redis.url)
+    alice = await sync_to_async(make_user)("alice")
+    cookie = await sync_to_async(session_cookie)(alice)
+    client = await HubClient.connect(server.ws_url, cookie=cookie)
+    await client.subscribe(f"user:{alice.pk}")
+
+    kept_redis.stop()
+    with override_settings(TASKSTREAM={**settings.TASKSTREAM, "REDIS_URL": kept_redis.url}):
+        made = await sync_to_async(notification_create)(recipient=alice, kind="hello",
+                                                         title="while down")
+    status, marked = await sync_to_async(post_json)(
+        f"{server.http_url}/api/notifications/read-all/", {}, cookie)
+    assert (status, marked["marked"]) == (200, [made.pk])
+    kept_redis.start()
+
+    created = await next_event(client)
+    assert (created["event"], created["data"]["id"]) == ("notification.created", made.pk)
+    read = await next_event(client)
+    assert (read["event"], read["data"]["ids"], read["data"]["unread"]) == (
+        "notification.read", [made.pk], 0)
+    with override_settings(TASKSTREAM={**settings.TASKSTREAM, "REDIS_URL": kept_redis.url}):
+        later = await sync_to_async(notification_create)(recipient=alice, kind="hello",
+                                                          title="after")
+    event = await next_event(client)
+    assert (event["event"], event["data"]["id"]) == ("notification.created", later.pk)
     await client.close()

@@ -17,9 +17,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from taskstream.conf import conf
-from taskstream.hub import publish
 from taskstream.notifications.models import Notification, SentEmail
 from taskstream.notifications.selectors import notification_payload, notification_unread_count
+from taskstream.outbox import outbox_publish
 
 logger = logging.getLogger("taskstream.notifications")
 
@@ -48,19 +48,15 @@ def notification_create(*, recipient: Any, kind: str, title: str, body: str = ""
                 recipient=recipient, kind=kind[:64], title=title[:200], body=body,
                 url=url[:500], data=data or {}, key=key,
             )
+            payload = notification_payload(notification)
+            # The count travels with the event so every tab sets its badge without a request.
+            payload["unread"] = notification_unread_count(user=recipient)
+            outbox_publish(topic=_topic(recipient.pk), event="notification.created",
+                           data=payload)
     except IntegrityError:
         if key is None:
             raise
         return Notification.objects.get(recipient=recipient, key=key)  # lost the race
-    recipient_id = recipient.pk
-
-    def announce() -> None:
-        payload = notification_payload(notification)
-        # The count travels with the event so every tab sets its badge without a request.
-        payload["unread"] = notification_unread_count(user=recipient)
-        publish(_topic(recipient_id), "notification.created", payload)
-
-    transaction.on_commit(announce)
     return notification
 
 
@@ -75,15 +71,9 @@ def notification_mark_read(*, user: Any, ids: Iterable[int] | None = None) -> li
         changed = list(unread.select_for_update().order_by("pk").values_list("pk", flat=True))
         if changed:
             Notification.objects.filter(pk__in=changed).update(read_at=timezone.now())
-    if changed:
-        user_id = user.pk
-
-        def announce() -> None:
-            publish(_topic(user_id), "notification.read",
-                    {"ids": changed, "all": ids is None,
-                     "unread": notification_unread_count(user=user)})
-
-        transaction.on_commit(announce)
+            outbox_publish(topic=_topic(user.pk), event="notification.read",
+                           data={"ids": changed, "all": ids is None,
+                                 "unread": notification_unread_count(user=user)})
     return changed
 
 
