@@ -10,7 +10,8 @@ import pytest
 import websockets
 from asgiref.sync import sync_to_async
 
-from taskstream.hub import publish
+from taskstream.hub import keys, publish
+from taskstream.hub.redis import sync_client
 from taskstream.testing import HubClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -297,6 +298,43 @@ async def test_connections_per_user_are_limited(start_server, make_user, session
     anonymous = [await HubClient.connect(server.ws_url) for _ in range(3)]  # not limited
     for client in (second, third, *anonymous):
         await client.close()
+
+
+@pytest.mark.parametrize("sid", ["99999999999999999999-0", "1-99999999999999999999",
+                                 "18446744073709551615-18446744073709551615"])
+async def test_cursor_redis_would_refuse_is_a_bad_frame(connect, make_user, session_cookie, sid):
+    # Well-formed, but not a stream id Redis reads after: a clear bad_frame, not `unavailable`.
+    user = await sync_to_async(make_user)()
+    topic = f"user:{user.pk}"
+    client = await connect(cookie=await sync_to_async(session_cookie)(user))
+    await client.send({"type": "subscribe", "topic": topic, "since": f"0123abcd-{sid}", "id": 1})
+    error = await client.expect("error")
+    assert error["code"] == "bad_frame" and error["id"] == 1
+    await client.subscribe(topic)
+    await apub(topic, "after", {})
+    assert (await client.expect("event"))["event"] == "after"
+
+
+async def test_a_failed_subscribe_leaves_no_subscription_behind(start_server, make_user,
+                                                                session_cookie):
+    server = start_server(TASKSTREAM_JSON=json.dumps({"MAX_SUBSCRIPTIONS": 1}))
+    staff = await sync_to_async(make_user)(is_staff=True)
+    topic = f"user:{staff.pk}"
+    client = await HubClient.connect(server.ws_url,
+                                     cookie=await sync_to_async(session_cookie)(staff))
+    # A log Redis cannot read as a stream: the subscribe's replay fails on the server.
+    sync_client().set(keys.log_key(topic), "not a stream")
+    try:
+        await client.send({"type": "subscribe", "topic": topic, "id": 1})
+        assert (await client.expect("error"))["code"] == "unavailable"
+    finally:
+        sync_client().delete(keys.log_key(topic))
+    # Nothing of it is left: it does not take the one subscription this socket may hold,
+    # and a new subscription gets live events.
+    await client.subscribe("ops")
+    await apub("ops", "live", {})
+    assert (await client.expect("event"))["event"] == "live"
+    await client.close()
 
 
 async def test_other_websocket_paths_are_refused(hub_server):

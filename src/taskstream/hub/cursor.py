@@ -13,6 +13,9 @@ _CURSOR_RE = re.compile(r"^([0-9a-f]{1,32})-(\d{1,20})-(\d{1,20})$")
 
 StreamId = tuple[int, int]
 ZERO: StreamId = (0, 0)
+# Both parts of a Redis Stream id are unsigned 64-bit integers; a replay reads the entries
+# strictly after the cursor, which Redis refuses for the largest id of all.
+U64_MAX = 2**64 - 1
 
 
 class Cursor(NamedTuple):
@@ -42,4 +45,7 @@ def parse_cursor(text: str) -> Cursor:
     match = _CURSOR_RE.match(text)
     if match is None:
         raise ProtocolError(BAD_FRAME, "since: not a cursor this server issued")
-    return Cursor(match.group(1), (int(match.group(2)), int(match.group(3))))
+    sid = (int(match.group(2)), int(match.group(3)))
+    if sid[0] > U64_MAX or sid[1] > U64_MAX or sid == (U64_MAX, U64_MAX):
+        raise ProtocolError(BAD_FRAME, "since: not a cursor this server issued")
+    return Cursor(match.group(1), sid)

@@ -120,19 +120,27 @@ class Subscriptions:
         sub = Subscription(self, topic, kind, key)
         self.subs[topic] = sub
         fanout = get_fanout()
+        joined = False
         try:
             await fanout.join(topic, sub)
             extra = None
             if kind.on_join is not None:
                 extra = await kind.on_join(self.user, key, self.conn_id)
+            joined = True
+            if not sub.active:
+                return  # unsubscribed or closed while we waited
+            await self.catch_up(sub, since, announce=True, frame_id=frame.id, extra=extra)
         except BaseException:
-            if self.subs.get(topic) is sub:
+            # Whatever failed (Redis, a hook, a cancel), leave nothing half-made behind:
+            # a subscription that never finished its catch-up would park live events
+            # forever and count against MAX_SUBSCRIPTIONS.
+            if sub.active:
                 del self.subs[topic]
-                fanout.leave_nowait(topic, sub)
+                if joined:
+                    self._leave(sub)
+                else:
+                    fanout.leave_nowait(topic, sub)
             raise
-        if not sub.active:
-            return  # unsubscribed or closed while we waited
-        await self.catch_up(sub, since, announce=True, frame_id=frame.id, extra=extra)
         if sub.stale and sub.active:
             sub.stale = False
             sub.resync()
