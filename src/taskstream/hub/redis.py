@@ -8,6 +8,7 @@ are bound to the loop that created them, as redis-py's asyncio pools must be.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import weakref
 from typing import Any
@@ -16,6 +17,7 @@ import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript, Script
 from redis.retry import Retry as SyncRetry
 
 from taskstream.conf import conf
@@ -86,13 +88,22 @@ def async_client() -> redis.asyncio.Redis:
     return cached
 
 
+@functools.cache
+def _scripts(lua: str) -> tuple[Script, AsyncScript]:
+    # redis-py's Script objects, one pair per Lua text for the whole process: a Script is
+    # only the text and its SHA (any client runs it, EVALSHA first, loading it again after
+    # a NOSCRIPT), so no client needs a cache of its own. Given as bytes: no client to
+    # borrow an encoder from.
+    body = lua.encode()
+    return Script(None, body), AsyncScript(None, body)  # type: ignore[arg-type]
+
+
 def script(client: Any, lua: str) -> Any:
-    """A cached EVALSHA wrapper of ``lua`` bound to ``client`` (reloads after NOSCRIPT)."""
-    cache: dict[str, Any] = client.__dict__.setdefault("_taskstream_scripts", {})
-    found = cache.get(lua)
-    if found is None:
-        found = cache[lua] = client.register_script(lua)
-    return found
+    """``lua`` as a redis-py Script run by ``client``: ``script(c, LUA)(keys=..., args=...)``
+    (awaitable with an async client)."""
+    sync_script, async_script = _scripts(lua)
+    chosen = async_script if isinstance(client, redis.asyncio.Redis) else sync_script
+    return functools.partial(chosen, client=client)
 
 
 def pubsub_client() -> redis.asyncio.Redis:
