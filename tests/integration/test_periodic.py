@@ -183,3 +183,21 @@ def test_on_time_schedules_raise_nothing() -> None:
                                started_at=timezone.now() - timedelta(seconds=30))
     with override_settings(TASKSTREAM={**settings.TASKSTREAM, "PERIODIC_GRACE": 1}):
         assert periodic_check_missed() == []
+
+
+def test_a_beat_starting_beside_the_leader_leaves_the_schedule_alone(beats: Any) -> None:
+    """Two beats started together sent one run twice: the standby's start-up rewrote the
+    schedule rows while the leader was sending, and the leader read them back."""
+    from django_celery_beat.models import PeriodicTasks
+
+    leader = beats()
+    wait_for(leader.leads, what="the first beat to lead")
+    wait_for(lambda: sends(leader)[0], what="a send by the leader")
+    changed = PeriodicTasks.last_change()
+    standby = beats()
+    wait_for(lambda: b"beat: Starting..." in standby.log.read_bytes(), what="the standby's start")
+    count = len(sends(leader)[0])
+    wait_for(lambda: len(sends(leader)[0]) >= count + 2, what="two more sends by the leader")
+    assert not standby.leads() and sends(standby) == [[]]
+    assert PeriodicTasks.last_change() == changed
+    assert spaced(sends(leader)[0])

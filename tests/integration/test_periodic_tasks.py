@@ -135,3 +135,55 @@ def test_a_standby_beat_writes_no_schedule_rows() -> None:
         assert PeriodicTasks.last_change() == changed
     finally:
         leader.close()
+
+
+def test_a_leader_that_lost_its_lock_before_a_send_sends_nothing() -> None:
+    """A leader paused between its lock check and a send (GC, SIGSTOP, a slow disk) for
+    longer than the lock lives resumes after another beat took over: it must not send."""
+    from celery.signals import before_task_publish
+    from django.db import connection
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from example.celery import app
+    from taskstream.hub.redis import sync_client
+    from taskstream.periodic.scheduler import SingleBeatScheduler, lock_key
+    from taskstream.periodic.tasks import CHECK_TASK
+
+    every, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
+    # Due now; sent to a queue nobody reads, expired if anyone ever does.
+    PeriodicTask.objects.create(name="probe", task=CHECK_TASK, interval=every,
+                                queue=f"probe-{timezone.now().timestamp()}", expire_seconds=1,
+                                last_run_at=timezone.now() - timedelta(hours=1))
+    sent: list[str] = []
+
+    def on_publish(sender: Any = None, **kwargs: Any) -> None:
+        sent.append(str(sender))
+
+    leader, standby = SingleBeatScheduler(app=app, lazy=True), SingleBeatScheduler(app=app,
+                                                                                  lazy=True)
+    leader.setup_schedule()
+    standby.setup_schedule()
+    assert leader.hold_lock() and not standby.hold_lock()
+    paused = False
+
+    def pause(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        # The leader's first query of its tick, after its lock check: it stalls here past
+        # the lock's lifetime; the lock expires and the standby takes it.
+        nonlocal paused
+        if not paused:
+            paused = True
+            sync_client().delete(lock_key())
+            assert standby.hold_lock()
+        return execute(sql, params, many, context)
+
+    before_task_publish.connect(on_publish, weak=False)
+    try:
+        with connection.execute_wrapper(pause):
+            leader.tick()
+        assert paused and sent == []
+        standby.tick()  # the new leader sends the run, once
+        assert sent == [CHECK_TASK]
+    finally:
+        before_task_publish.disconnect(on_publish)
+        leader.close()
+        standby.close()
