@@ -13,6 +13,7 @@ from taskstream.conf import conf
 from taskstream.hub.cursors_api import latest_cursor
 from taskstream.periodic.selectors import missed_recent, schedule_overview
 from taskstream.pipelines.selectors import pipeline_list, pipeline_snapshot
+from taskstream.pipelines.services import PIPELINE_KIND
 
 
 @login_required
@@ -22,9 +23,9 @@ def pipelines_page(request: HttpRequest) -> HttpResponse:
     cursor = latest_cursor(topic)  # before the state: subscribing since it misses nothing
     recent = list(pipeline_list(user=request.user)[:10])
     return render(request, "example/pipelines.html", {
-        "recent": recent,
         "max_mb": conf.PIPELINE_MAX_UPLOAD_BYTES / (1024 * 1024),
-        "initial": {"topic": topic, "cursor": cursor,
+        "initial": {"topic": topic, "cursor": cursor, "kind": PIPELINE_KIND,
+                    "recent": [pipeline_snapshot(p, with_chunks=False) for p in recent],
                     "current": pipeline_snapshot(recent[0]) if recent else None},
     })
 

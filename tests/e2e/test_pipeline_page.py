@@ -108,3 +108,40 @@ async def test_cancel_from_the_page(make_user, login, context, live_site):
     await expect(page.locator('#p-chunks .chunk[data-state="cancelled"]').first).to_be_visible()
     await expect(page.locator('#p-chunks .chunk[data-state="running"]')).to_have_count(0)
     await expect(page.locator("#p-reports")).to_be_hidden()
+
+
+async def test_recent_lists_a_new_pipeline_live_with_links_to_its_report(make_user, login,
+                                                                         context, live_site):
+    user = await sync_to_async(make_user)()
+    await login(context, user, live_site)
+    page = await context.new_page()
+    await page.goto(f"{live_site.http_url}/pipelines/")
+    await expect(page.locator("#hub-state")).to_have_attribute("data-state", "open")
+    await expect(page.locator("#recent")).to_be_hidden()  # nothing yet
+
+    # Another tab uploads; this page is not reloaded.
+    other = await context.new_page()
+    await other.goto(f"{live_site.http_url}/pipelines/")
+    await other.set_input_files("#file", files=[{
+        "name": "live.csv", "mimeType": "text/csv", "buffer": make_csv(500, seed=21)}])
+    await other.click("#upload-button")
+
+    row = page.locator("#recent-body tr")
+    await expect(row).to_have_count(1, timeout=30_000)
+    await expect(row.locator("a.show")).to_have_text("live.csv")
+    await expect(row).to_have_attribute("data-state", "succeeded", timeout=60_000)
+    await expect(row.locator("td").nth(2)).to_have_text("500 rows")
+    html = row.locator("a.report-html")
+    await expect(html).to_have_attribute(
+        "href", re.compile(r"^/api/pipelines/[0-9a-f-]+/report\.html$"))
+    await expect(row.locator("a.report-csv")).to_have_attribute(
+        "href", re.compile(r"^/api/pipelines/[0-9a-f-]+/report\.csv$"))
+    # A link, not JSON: following it opens the report.
+    async with context.expect_page() as opened:
+        await html.click()
+    report = await opened.value
+    await expect(report.locator("h1")).to_contain_text("live.csv")
+    # The row's name shows that pipeline in the page's detail view.
+    await row.locator("a.show").click()
+    await expect(page.locator("#p-name")).to_have_text("live.csv")
+    await expect(page.locator("#pipeline")).to_have_attribute("data-state", "succeeded")

@@ -79,6 +79,7 @@ def test_a_permanently_bad_chunk_fails_the_pipeline_and_retry_keeps_the_rest(
     assert job.state == "failed"
     # A clear error: which chunk, which lines, how many attempts, and why.
     assert job.error_message.startswith("chunk 2 (lines 1002–2001) after 4 attempts failed")
+    assert job.progress_message == "failed"  # not the step it was at
     assert "reference data for this chunk is unreachable" in job.error_message
     chunks = {c.index: c.job for c in Chunk.objects.filter(pipeline=pipeline).select_related("job")}
     assert chunks[1].state == "failed" and chunks[1].attempt == 4

@@ -279,9 +279,10 @@ def pipeline_fail(*, pipeline_id: str, exc: BaseException, where: str) -> bool:
     fields["error_message"] = f"{where} failed: {fields['error_message']}"[:10_000]
     # Children first: whoever sees the pipeline failed sees its queued steps cancelled.
     _cancel_queued_children(pipeline.job_id)
+    # The message said what it was doing ("aggregating"); now it says it stopped.
     return _parent_move(pipeline.job_id, [State.QUEUED, State.RUNNING], events.FAILED,
                         state=State.FAILED, finished_at=timezone.now(), heartbeat_at=None,
-                        **fields)
+                        progress_message="failed", **fields)
 
 
 # Cancel and retry ----------------------------------------------------------------------------
