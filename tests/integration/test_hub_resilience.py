@@ -178,8 +178,25 @@ async def test_subscribe_racing_a_pubsub_reconnect_gets_no_spurious_gap(start_se
         own.close()
 
 
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(opcode, payload) of each frame after the handshake answer (server frames are
+    unmasked)."""
+    rest = data.partition(b"\r\n\r\n")[2]
+    out = []
+    while len(rest) >= 2:
+        opcode, size, start = rest[0] & 0x0F, rest[1] & 0x7F, 2
+        if size == 126:
+            size, start = int.from_bytes(rest[2:4], "big"), 4
+        elif size == 127:
+            size, start = int.from_bytes(rest[2:10], "big"), 10
+        out.append((opcode, rest[start:start + size]))
+        rest = rest[start + size:]
+    return out
+
+
 async def test_dead_peer_is_closed_after_two_heartbeats(start_server):
-    server = start_server(TASKSTREAM_JSON=json.dumps({"HEARTBEAT": 1}))
+    heartbeat = 1.0
+    server = start_server(TASKSTREAM_JSON=json.dumps({"HEARTBEAT": heartbeat}))
     loop = asyncio.get_running_loop()
     sock = socket.create_connection(("127.0.0.1", server.port))
     sock.setblocking(False)
@@ -191,16 +208,27 @@ async def test_dead_peer_is_closed_after_two_heartbeats(start_server):
     await loop.sock_sendall(sock, handshake.encode())
     # A peer that never answers pings: the server must hang up on its own.
     data = b""
+    accepted = closed = None
     try:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(10 * heartbeat):
             while True:
                 chunk = await loop.sock_recv(sock, 4096)
                 if not chunk:
+                    closed = loop.time()
                     break
                 data += chunk
+                if accepted is None and b"\r\n\r\n" in data:
+                    accepted = loop.time()
     finally:
         sock.close()
-    assert b"101 Switching Protocols" in data
+    assert b"101 Switching Protocols" in data and accepted is not None and closed is not None
+    opcodes = [opcode for opcode, _ in server_frames(data)]
+    # It pinged, got no pong, and closed with 1011 (keepalive ping timeout).
+    assert 0x9 in opcodes and opcodes[-1] == 0x8, opcodes
+    assert int.from_bytes(server_frames(data)[-1][1][:2], "big") == 1011
+    # One heartbeat to the ping, one more for its pong: never sooner (a slow but live peer
+    # keeps its socket); later only by the machine's load.
+    assert 2 * heartbeat * 0.9 <= closed - accepted < 2 * heartbeat + 5
 
 
 frames = st.one_of(

@@ -31,6 +31,15 @@ def upload(client: Client, content: bytes, name: str = "sales.csv", **fields: An
     return client.post("/api/pipelines/", {"file": SimpleUploadedFile(name, content), **fields})
 
 
+def until(condition: Any, what: str, timeout: float = 30.0) -> Any:
+    """Wait for ``condition()`` to be truthy (polling), or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return value
+
+
 def wait_done(pipeline_id: str, timeout: float = 60.0, states: set[str] = TERMINAL) -> Job:
     deadline = time.monotonic() + timeout
     while True:
@@ -120,31 +129,30 @@ def test_cancel_mid_way_stops_chunks_and_cleans_up(make_user: Any) -> None:
     client = api(user)
     data = upload(client, make_csv(200_000, seed=7)).json()
     # Wait until chunks are being processed, then cancel.
-    deadline = time.monotonic() + 30
-    while not Chunk.objects.filter(pipeline_id=data["id"], job__state="running").exists():
-        assert time.monotonic() < deadline, "no chunk started"
-        time.sleep(0.02)
+    until(Chunk.objects.filter(pipeline_id=data["id"], job__state="running").exists,
+          "a chunk to start")
     response = client.post(f"/api/pipelines/{data['id']}/cancel/")
     assert response.status_code == 200, response.content
     assert response.json()["job"]["state"] == "cancelled"
     # Every child ends: queued chunks cancelled without running, running ones at a checkpoint.
-    deadline = time.monotonic() + 30
-    while Job.objects.filter(parent_id=response.json()["job"]["id"],
-                             state__in=["queued", "running", "retrying"]).exists():
-        assert time.monotonic() < deadline, "children still live"
-        time.sleep(0.05)
+    until(lambda: not Job.objects.filter(parent_id=response.json()["job"]["id"],
+                                         state__in=["queued", "running", "retrying"]).exists(),
+          "every child to end")
     chunks = Chunk.objects.filter(pipeline_id=data["id"]).select_related("job")
     assert any(c.job.state == "cancelled" and c.job.started_at is None for c in chunks)
     pipeline = Pipeline.objects.get(pk=data["id"])
     assert pipeline.job.state == "cancelled"
     assert pipeline.report_csv == ""
     storage = files.pipeline_storage()
-    time.sleep(0.5)  # a chunk that was writing its part removes it; give it the moment
-    try:
-        _dirs, names = storage.listdir(files.work_dir(pipeline.pk))
-    except FileNotFoundError:
-        names = []
-    assert names == []
+
+    def work_files() -> list[str]:
+        try:
+            return list(storage.listdir(files.work_dir(pipeline.pk))[1])
+        except FileNotFoundError:
+            return []
+
+    # A chunk that was writing its part when it stopped removes it on its way out.
+    until(lambda: work_files() == [], "the work files to be removed")
 
 
 async def test_report_ready_event_and_notification(make_user: Any, session_cookie: Any,
@@ -180,10 +188,8 @@ def test_cancel_through_the_jobs_api_cancels_the_pipeline(make_user: Any) -> Non
     user = make_user()
     client = api(user)
     data = upload(client, make_csv(200_000, seed=8)).json()
-    deadline = time.monotonic() + 30
-    while not Chunk.objects.filter(pipeline_id=data["id"], job__state="running").exists():
-        assert time.monotonic() < deadline, "no chunk started"
-        time.sleep(0.02)
+    until(Chunk.objects.filter(pipeline_id=data["id"], job__state="running").exists,
+          "a chunk to start")
     # The parent is a job like any other: cancelling it there cancels the pipeline.
     response = client.post(f"/api/jobs/{data['job']['id']}/cancel/")
     assert response.status_code == 200, response.content
