@@ -7,6 +7,8 @@ parses a bounded sample with ``csv.reader`` per candidate delimiter instead.
 
     python -m bench.sniff            # now only (instant)
     python -m bench.sniff --before   # also the stdlib sniffer (minutes for 64 KB)
+
+Results: ``bench/results/sniff-latest.json``.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import argparse
 import csv
 import json
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 from taskstream.pipelines.sniff import SAMPLE_BYTES, sniff_csv
 
 SIZES = (16 * 1024, 64 * 1024)
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def crafted(size: int) -> bytes:
@@ -53,7 +58,9 @@ def main() -> None:
             row["before_cpu_s"] = cpu(stdlib_sniff, head)
         results[f"{size // 1024} KB"] = row
         print(f"{size // 1024} KB: {row}", flush=True)
-    print(json.dumps(results))
+    out = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "cpu_seconds": results}
+    (RESULTS / "sniff-latest.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
