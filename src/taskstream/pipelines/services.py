@@ -24,12 +24,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from taskstream.conf import conf
-from taskstream.hub import publish
 from taskstream.jobs import events
 from taskstream.jobs.lifecycle import error_fields
 from taskstream.jobs.models import Job
 from taskstream.jobs.services import job_cancel
 from taskstream.jobs.states import ACTIVE, State
+from taskstream.outbox import outbox_publish
 from taskstream.pipelines import storage as files
 from taskstream.pipelines.exceptions import (
     PipelineBusy,
@@ -243,18 +243,21 @@ def pipeline_complete(*, pipeline: Pipeline) -> bool:
               "report_csv": report_url(pipeline, "csv"),
               "report_html": report_url(pipeline, "html")}
     total = pipeline.total_rows or 0
-    if not _parent_move(pipeline.job_id, [State.RUNNING], events.SUCCEEDED,
-                        state=State.SUCCEEDED, result=result, finished_at=timezone.now(),
-                        progress_current=total, progress_total=total, heartbeat_at=None,
-                        progress_message="report ready", **error_fields(None)):
-        return False
     payload = {**result, "job": str(pipeline.job_id),
                "name": pipeline.upload.original_name or "upload.csv"}
-    # The notifications app (if installed) stores the owner's notification from this.
-    report_ready.send(sender=Pipeline, pipeline=pipeline, payload=payload)
-    # Last: whoever hears report.ready finds the notification (and the files) in place.
-    publish(f"user:{pipeline.owner_id}", REPORT_READY, payload)
-    publish(f"job:{pipeline.job_id}", REPORT_READY, payload)
+    # One transaction: the job's success, the notification and report.ready are stored
+    # together, and the event goes out after the commit (or with the relay), never lost.
+    with transaction.atomic():
+        if not _parent_move(pipeline.job_id, [State.RUNNING], events.SUCCEEDED,
+                            state=State.SUCCEEDED, result=result, finished_at=timezone.now(),
+                            progress_current=total, progress_total=total, heartbeat_at=None,
+                            progress_message="report ready", **error_fields(None)):
+            return False
+        # The notifications app (if installed) stores the owner's notification from this.
+        report_ready.send(sender=Pipeline, pipeline=pipeline, payload=payload)
+        # Last: whoever hears report.ready finds the notification (and the files) in place.
+        outbox_publish(topic=f"user:{pipeline.owner_id}", event=REPORT_READY, data=payload)
+        outbox_publish(topic=f"job:{pipeline.job_id}", event=REPORT_READY, data=payload)
     return True
 
 
