@@ -8,6 +8,7 @@ import os
 import socket
 from typing import Any
 
+import psutil
 import pytest
 import redis.asyncio as aioredis
 import websockets
@@ -92,6 +93,51 @@ async def test_slow_consumer_is_closed_4408_without_slowing_others(start_server,
     numbers = [f["data"]["n"] for f in received if f["type"] == "event"]
     assert numbers == list(range(len(numbers))) and len(numbers) < total
     await fast.close()
+
+
+async def _non_reading_client(server: Any, cookie: str) -> HubClient:
+    """A client that stops taking data almost at once (small buffer, queue of one frame)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    sock.connect(("127.0.0.1", server.port))
+    sock.setblocking(False)
+    return await HubClient.connect(server.ws_url, cookie=cookie, max_queue=1, sock=sock)
+
+
+async def test_replay_to_non_reading_sockets_holds_bounded_memory(start_server, make_user,
+                                                                  session_cookie):
+    # A replay is written in pages that wait for the socket to take the previous one: a
+    # socket that never reads holds about one page and the outbound queue, not the log.
+    server = start_server()
+    assert server.proc is not None
+    staff = await sync_to_async(make_user)(is_staff=True)
+    cookie = await sync_to_async(session_cookie)(staff)
+    topic = f"user:{staff.pk}"
+    blob = os.urandom(30_000).hex()  # ~60 KB a event: the log below holds ~18 MB
+    total = 300
+    for n in range(total):
+        cursor = await apub(topic, "bulk", {"n": n, "blob": blob})
+    assert cursor is not None
+    since = cursor.split("-")[0] + "-0-0"  # before the first event of this epoch
+    rss = psutil.Process(server.proc.pid)
+    before = rss.memory_info().rss
+    sockets = [await _non_reading_client(server, cookie) for _ in range(10)]
+    for client in sockets:
+        await client.send({"type": "subscribe", "topic": topic, "since": since})
+    peak = before
+    reader = await HubClient.connect(server.ws_url, cookie=cookie)
+    await reader.subscribe(topic, since=since)
+    numbers = []
+    for _ in range(total):  # a reading client still gets the whole log, in order, once
+        numbers.append((await reader.expect("event", timeout=30))["data"]["n"])
+        peak = max(peak, rss.memory_info().rss)
+    assert numbers == list(range(total))
+    await reader.close()
+    grown = (peak - before) / 2**20
+    # Holding the log per socket would be 10 x 18 MB as raw entries and again as frames.
+    assert grown < 120, f"server grew {grown:.0f} MB for 10 sockets"
+    for client in sockets:
+        client.ws.transport.abort()
 
 
 async def test_redis_restart_turns_into_a_gap_and_service_resumes(start_server, make_user,

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from taskstream.conf import conf
 from taskstream.exceptions import ProtocolError
 from taskstream.hub import protocol as p
-from taskstream.hub.cursor import ZERO, Cursor, StreamId, parse_cursor
+from taskstream.hub.cursor import ZERO, Cursor, StreamId, parse_cursor, parse_sid
 from taskstream.hub.fanout import get_fanout
 from taskstream.hub.log import READ_LUA, decode_replay, read_args
 from taskstream.hub.outbound import Outbound
@@ -32,6 +32,24 @@ class Spawner(Protocol):
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
 
 
+# Log entries per replay read: the first read is small (a resubscribe usually needs a
+# few events); later ones carry about OUTBOUND_QUEUE_BYTES of the biggest entry seen.
+_FIRST_PAGE = 16
+_MAX_PAGE = 1000
+
+
+async def _read_page(topic: str, since: Cursor | None, count: int) -> list[Any]:
+    """One atomic read of the log: ``[epoch, latest id, up to count entries after since]``."""
+    keys_, args = read_args(topic, since)
+    args[1] = count  # READ_LUA's ARGV[2]: how many entries to return
+    raw: list[Any] = await script(async_client(), READ_LUA)(keys=keys_, args=args)
+    return raw
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 # Subscription phases.
 _STARTING = 0  # the first catch-up has not finished: nothing to resync yet
 _LIVE = 1
@@ -41,7 +59,8 @@ _RESYNCING = 2
 class Subscription:
     """One socket's interest in one topic: ordering, dedupe and the replay buffer."""
 
-    __slots__ = ("buffer", "epoch", "key", "kind", "last", "owner", "phase", "stale", "topic")
+    __slots__ = ("buffer", "epoch", "key", "kind", "last", "owner", "parked", "phase", "stale",
+                 "topic")
 
     def __init__(self, owner: Subscriptions, topic: str, kind: TopicKind, key: str) -> None:
         self.owner = owner
@@ -52,6 +71,7 @@ class Subscription:
         self.last: StreamId = ZERO
         # While not None, live events are parked here until the log replay is written.
         self.buffer: list[tuple[StreamId | None, str]] | None = []
+        self.parked = 0  # bytes in buffer: bounded like the outbound queue
         self.phase = _STARTING
         # The Pub/Sub reconnected during the first catch-up: resync right after it.
         self.stale = False
@@ -63,6 +83,10 @@ class Subscription:
     def deliver(self, sid: StreamId | None, frame: str) -> None:
         if self.buffer is not None:
             self.buffer.append((sid, frame))
+            self.parked += len(frame)
+            if self.parked > conf.OUTBOUND_QUEUE_BYTES:
+                # Live traffic outran a replay the client is slow to read: a slow consumer.
+                self.owner.out.close(p.CLOSE_SLOW_CONSUMER)
             return
         if sid is not None:
             if sid <= self.last:
@@ -153,28 +177,73 @@ class Subscriptions:
         Runs while ``sub`` parks live events in its buffer, so nothing published during
         the read is missed, and ids already written are skipped: exactly once.
         ``announce`` writes the ``subscribed`` frame first (not on a silent resync).
+
+        The log is read and written in pages that wait for the socket to take what it
+        was given, so a replay holds about one page and ``OUTBOUND_QUEUE_BYTES`` per
+        socket, however much the log holds and however slowly the client reads.
         """
         if sub.buffer is None:
             sub.buffer = []
-        keys_, args = read_args(sub.topic, since)
-        raw = await script(async_client(), READ_LUA)(keys=keys_, args=args)
+        raw = await _read_page(sub.topic, since, _FIRST_PAGE)  # may fail: nothing written
         if not sub.active:
             return  # unsubscribed or closed while we read
-        replay = decode_replay(json.dumps(sub.topic), since, raw)
-        sub.epoch = replay.latest.epoch
-        out = self.out
+        latest = Cursor(_text(raw[0]), parse_sid(raw[1]))
+        sub.epoch = latest.epoch
         if announce:
-            out.write(p.subscribed_frame(sub.topic, str(replay.latest), frame_id, extra))
-        if replay.gap:
-            out.write(p.gap_frame(sub.topic, str(replay.latest)))
+            self.out.write(p.subscribed_frame(sub.topic, str(latest), frame_id, extra))
+        if since is None:
+            sub.last = latest.sid
         else:
-            for _sid, event in replay.events:
-                out.write(event)
-        sub.last = replay.latest.sid
+            try:
+                await self._replay(sub, since, latest.sid, raw)
+            except Exception as exc:  # a later page failed: the client resumes on its own
+                logger.warning("hub: replay of %s failed (%s); closing", sub.topic, exc)
+                self.out.close(p.CLOSE_TRY_AGAIN)
+                return
+            if not sub.active:
+                return
         buffered, sub.buffer = sub.buffer, None
+        sub.parked = 0
         sub.phase = _LIVE
         for sid, event in buffered:
             sub.deliver(sid, event)
+
+    async def _replay(self, sub: Subscription, since: Cursor, target: StreamId,
+                      raw: list[Any]) -> None:
+        """Write the entries after ``since`` up to ``target`` page by page, or a ``gap``."""
+        out = self.out
+        topic_json = json.dumps(sub.topic)
+        limit = conf.OUTBOUND_QUEUE_BYTES
+        position = since
+        biggest = 1
+        while True:
+            entries = raw[2]
+            # Judge one page as decode_replay judges a whole replay: a page ends at its own
+            # last entry (the log's latest entry may be further on).
+            end = entries[-1][0] if entries else raw[1]
+            page = decode_replay(topic_json, position, [raw[0], end, entries])
+            if page.gap:
+                latest = Cursor(_text(raw[0]), parse_sid(raw[1]))
+                out.write(p.gap_frame(sub.topic, str(latest)))
+                sub.epoch, sub.last = latest.epoch, latest.sid
+                return
+            for sid, event in page.events:
+                size = len(event)
+                biggest = max(biggest, size)
+                if out.backed_up and out.backlog_bytes + size > limit:
+                    await out.wait_writable()  # the socket has to take the last page first
+                    if not sub.active:
+                        return
+                out.write(event)
+                sub.last = sid
+            if not page.events or sub.last >= target:
+                sub.last = max(sub.last, target)
+                return
+            position = Cursor(position.epoch, sub.last)
+            count = max(_FIRST_PAGE, min(_MAX_PAGE, limit // biggest))
+            raw = await _read_page(sub.topic, position, count)
+            if not sub.active:
+                return
 
     async def resync(self, sub: Subscription) -> None:
         """Replay what a Pub/Sub outage may have hidden; if Redis stays away, hang up.
