@@ -45,6 +45,9 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_SLOW_CONSUMER = 4408
 CLOSE_RATE_LIMITED = 4429
 
+# A \uD800-\uDFFF escape: the only way a lone surrogate (text that cannot be stored, sent
+# on or encoded as UTF-8) gets into a frame whose bytes were valid UTF-8.
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
 TOPIC_RE = re.compile(r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_.@:-]{1,200})?$")
 EVENT_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 MAX_TOPIC_LEN = 220
@@ -103,6 +106,8 @@ def parse_client_frame(text: str) -> Subscribe | Unsubscribe | Publish | Ping | 
         raise ProtocolError(BAD_FRAME, "frame is not valid JSON") from exc
     if not isinstance(raw, dict):
         raise ProtocolError(BAD_FRAME, "frame must be a JSON object")
+    if _SURROGATE_ESCAPE_RE.search(text) and not _encodable(raw):
+        raise ProtocolError(BAD_FRAME, "frame holds a lone UTF-16 surrogate")
     kind = raw.get("type")
     if not isinstance(kind, str) or kind not in CLIENT_TYPES:
         raise ProtocolError(UNKNOWN_TYPE, f"unknown frame type {str(kind)[:40]!r}")
@@ -112,6 +117,14 @@ def parse_client_frame(text: str) -> Subscribe | Unsubscribe | Publish | Ping | 
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"][1:]) or "frame"
         raise ProtocolError(BAD_FRAME, f"{where}: {first['msg']}") from exc
+
+
+def _encodable(raw: dict[str, Any]) -> bool:
+    try:
+        json.dumps(raw, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def request_id(text: str) -> int | str | None:

@@ -38,6 +38,10 @@ def message_body_clean(body: object) -> str:
         raise MessageInvalid("a message cannot be empty")
     if "\x00" in text:
         raise MessageInvalid("a message cannot contain NUL characters")
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a JSON \ud800 escape
+        raise MessageInvalid("a message must be valid Unicode text") from None
     if len(text) > conf.ROOM_MESSAGE_MAX_LENGTH:
         raise MessageTooLong(f"a message is at most {conf.ROOM_MESSAGE_MAX_LENGTH} characters; "
                              f"this one has {len(text)}")
