@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "ninja",  # the API docs' Swagger UI from its own static files, not a CDN
     "taskstream",
     "taskstream.rooms",
     "taskstream.notifications",
