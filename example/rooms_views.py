@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -40,10 +39,9 @@ def rooms_page(request: HttpRequest) -> HttpResponse:
 
 def _readable(request: HttpRequest, slug: str) -> Room:
     room = Room.objects.filter(slug=slug).first()
-    if room is None:
+    # A private room is a 404 to non-members too: its name cannot be probed.
+    if room is None or not selectors.room_may_read(room=room, user=request.user):
         raise Http404("no such room")
-    if not selectors.room_may_read(room=room, user=request.user):
-        raise PermissionDenied("this room is for its members only")
     return room
 
 

@@ -87,7 +87,8 @@ class WsToken(Schema):
 @api.post("/ws-token/", response=WsToken, tags=["hub"])
 def ws_token(request: HttpRequest) -> dict[str, Any]:
     """A short-lived token for the ``auth`` frame of ``/ws/`` (send it in a frame, not a URL)."""
-    return {"token": make_token(request.user), "expires_in": conf.TOKEN_MAX_AGE}
+    token = make_token(request.user, session_key=request.session.session_key)
+    return {"token": token, "expires_in": conf.TOKEN_MAX_AGE}
 
 
 _added: list[Router] = []

@@ -14,7 +14,7 @@ From that entry alone:
 * the settings tables in docs/ are generated from it (``make docs-settings``; a test fails
   while they differ), and tests/test_settings.py triggers its check with a refused value.
 
-Check ids are ranged by app: hub E001-E019, jobs E020-E029, rooms E050-E055,
+Check ids are ranged by app: hub E001-E019, jobs E020-E029, rooms E050-E055 (then E045-E049),
 notifications E056-E059, pipelines E060-E069, periodic E070-E079 (and outbox E080-E089).
 A rule over several settings is a :class:`Relation` in ``RELATIONS``.
 """
@@ -216,6 +216,11 @@ class TaskstreamSettings:
     ROOM_PRESENCE_TTL = Setting(float, 45, "seconds a presence entry lives unless its process "
                                 "refreshes it (a dead process's sockets leave the list after "
                                 "at most this long)", app="rooms", check="E054", gt=0)
+    ROOM_PRESENCE_GRACE = Setting(float, 2.0, "seconds a user who left a room still counts as "
+                                  "present, so a quick reconnect or resubscribe announces no "
+                                  "presence.left / presence.joined", app="rooms", check="E045",
+                                  ge=0, rule="a number >= 0 (0: announce at once)",
+                                  invalid=-1)
     ROOM_TYPING_INTERVAL = Setting(float, 2.0, "least seconds between two typing events of one "
                                    "user in one room", app="rooms", check="E055", gt=0)
     # -- notifications ----------------------------------------------------------------------

@@ -135,8 +135,11 @@ async def test_private_room_is_closed_to_non_members(connect, make_user, session
                                        content_type="application/json"),
         await sync_to_async(http.get)(f"{base}/presence/"),
     ):
-        assert response.status_code == 403
-        assert response.json()["code"] == "forbidden"
+        # The same answer as for a room that does not exist: names cannot be probed.
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+    missing = await sync_to_async(http.get)("/api/rooms/no-such-room/messages/")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
     listed = (await sync_to_async(http.get)("/api/rooms/")).json()
     assert "secret" not in [r["slug"] for r in listed]
     ws = await connect(cookie=await sync_to_async(session_cookie)(outsider))

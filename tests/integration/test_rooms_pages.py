@@ -33,7 +33,8 @@ def test_room_page_shows_a_script_payload_as_text(make_user):
 def test_private_room_page_is_for_members(make_user):
     owner, outsider = make_user("owner"), make_user("outsider")
     room_create(slug="inner", name="Inner", creator=owner, is_private=True)
-    assert _client(outsider).get("/rooms/inner/").status_code == 403
+    # Not a member: the same 404 as a room that does not exist (names cannot be probed).
+    assert _client(outsider).get("/rooms/inner/").status_code == 404
     assert "Inner" not in _client(outsider).get("/rooms/").content.decode()
     assert _client(owner).get("/rooms/inner/").status_code == 200
     assert Client().get("/rooms/inner/").status_code == 302  # to the login page
@@ -52,7 +53,7 @@ def test_rooms_page_opens_rooms_and_adds_members(make_user):
     refused = http.post("/rooms/", {"name": "Bad", "slug": "Not A Slug!"}, follow=True)
     assert "Could not open the room" in refused.content.decode()
     assert not Room.objects.filter(name="Bad").exists()
-    assert _client(bob).get("/rooms/team/").status_code == 403
+    assert _client(bob).get("/rooms/team/").status_code == 404
     http.post("/rooms/team/members/", {"username": "bob"})
     assert _client(bob).get("/rooms/team/").status_code == 200
     # Members cannot add members; only the creator (or staff) can.

@@ -101,6 +101,37 @@ async def test_unsubscribe_leaves(connect, people):
     await _presence_event(a, "presence.left", "bob")
 
 
+async def test_resubscribing_in_a_loop_announces_nothing(connect, people):
+    """A client that resubscribes (or reconnects) quickly never left: no presence churn."""
+    _alice, _bob, room, alice_cookie, bob_cookie = await people("churn")
+    a = await connect(cookie=alice_cookie)
+    await a.subscribe(room.topic)
+    b = await connect(cookie=bob_cookie)
+    await b.subscribe(room.topic)
+    await _presence_event(a, "presence.joined", "bob")
+    async def until(frame_type: str) -> None:
+        while (await b.recv())["type"] != frame_type:
+            pass
+
+    for _ in range(5):
+        await b.send({"type": "unsubscribe", "topic": room.topic})
+        await until("unsubscribed")
+        await b.send({"type": "subscribe", "topic": room.topic})
+        await until("subscribed")
+    b2 = await connect(cookie=bob_cookie)  # a reload: a new socket, the old one closes
+    await b2.subscribe(room.topic)
+    await b.close()
+    await a.send({"type": "publish", "topic": room.topic, "event": "message",
+                  "data": {"body": "marker"}})
+    frame = await a.recv()
+    while frame.get("event") != "message.created":
+        assert frame.get("event") not in ("presence.joined", "presence.left"), frame
+        frame = await a.recv()
+    # Bob really goes: presence.left once the grace has passed.
+    await b2.close()
+    await _presence_event(a, "presence.left", "bob")
+
+
 async def test_silent_peer_leaves_within_the_heartbeat_timeout(connect, people, fast_server):
     _alice, _bob, room, alice_cookie, bob_cookie = await people("silent")
     a = await connect(fast_server, cookie=alice_cookie)

@@ -1,8 +1,9 @@
 """Who is on the socket: the Django session cookie, or a short-lived signed token.
 
 Tokens come from ``POST /api/ws-token/`` and are sent in the first frame, never in
-the URL (URLs end up in logs). A token carries the user id and a hash of the
-user's session auth hash, so changing the password revokes outstanding tokens.
+the URL (URLs end up in logs). A token carries the user id, a hash of the user's
+session auth hash (changing the password revokes outstanding tokens) and a one-way name
+of the session that asked for it (logging out of that session revokes them too).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.core import signing
 
 from taskstream.conf import conf
+from taskstream.hub.revocation import session_hash, session_revoked
 
 _SALT = "taskstream.hub.ws-token"
 
@@ -24,13 +26,26 @@ def _auth_hash(user: Any) -> str:
     return hashlib.sha256(user.get_session_auth_hash().encode()).hexdigest()[:16]
 
 
-def make_token(user: Any) -> str:
-    """A signed token naming ``user``, valid for ``TOKEN_MAX_AGE`` seconds."""
-    return signing.dumps({"u": str(user.pk), "h": _auth_hash(user)}, salt=_SALT, compress=False)
+def make_token(user: Any, *, session_key: str | None = None) -> str:
+    """A signed token naming ``user``, valid for ``TOKEN_MAX_AGE`` seconds.
+
+    ``session_key``: the session that asks for it; its logout revokes the token.
+    """
+    payload = {"u": str(user.pk), "h": _auth_hash(user), "s": session_hash(session_key)}
+    return signing.dumps(payload, salt=_SALT, compress=False)
 
 
 def user_from_token(token: str) -> Any | None:
     """The active user a valid, unexpired token names, else ``None``. Sync: touches the DB."""
+    identity = identity_from_token(token)
+    return identity[0] if identity is not None else None
+
+
+def identity_from_token(token: str) -> tuple[Any, str] | None:
+    """``(user, session hash)`` of a valid, unexpired, unrevoked token, else ``None``.
+
+    Sync: touches the database and Redis.
+    """
     from django.contrib.auth import get_user_model
 
     try:
@@ -45,7 +60,11 @@ def user_from_token(token: str) -> Any | None:
     user = get_user_model()._default_manager.filter(pk=user_id).first()
     if user is None or not user.is_active or payload.get("h") != _auth_hash(user):
         return None
-    return user
+    session = payload.get("s")
+    session = session if isinstance(session, str) else ""
+    if session_revoked(session):
+        return None
+    return user, session
 
 
 def session_key_from_headers(headers: dict[bytes, bytes]) -> str | None:

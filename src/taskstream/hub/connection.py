@@ -17,11 +17,12 @@ from taskstream.conf import conf
 from taskstream.exceptions import EventTooLarge, ProtocolError
 from taskstream.hub import handshake
 from taskstream.hub import protocol as p
-from taskstream.hub.auth import user_from_token
+from taskstream.hub.auth import identity_from_token
 from taskstream.hub.database import db_call
 from taskstream.hub.limits import RateLimit, bytes_too_large, quota, text_too_large
 from taskstream.hub.outbound import Outbound, Send
 from taskstream.hub.publish import apublish
+from taskstream.hub.revocation import get_registry
 from taskstream.hub.subscription import Subscriptions
 from taskstream.hub.topics import resolve
 
@@ -51,7 +52,7 @@ class Connection:
 
     # Thousands of these live per process: slots, and nothing kept that only the
     # handshake needs (idle memory per socket is a target in bench/).
-    __slots__ = ("_send", "_tasks", "limit", "out", "state", "subs")
+    __slots__ = ("_send", "_tasks", "limit", "out", "session", "state", "subs")
 
     def __init__(self, send: Send) -> None:
         self._send = send
@@ -60,6 +61,9 @@ class Connection:
         self.subs = Subscriptions(self.out, self)
         self.limit = RateLimit()
         self._tasks: set[asyncio.Task[Any]] | None = None
+        # One-way name of the session that signed the socket in ("": none): its logout
+        # closes the socket (see taskstream.hub.revocation).
+        self.session = ""
 
     @property
     def user(self) -> Any:
@@ -97,6 +101,23 @@ class Connection:
     def close(self, code: int) -> None:
         self.out.close(code)
 
+    # -- what revocations ask (taskstream.hub.revocation) --------------------------------
+
+    def revoke(self, message: str) -> None:
+        """What signed this socket in no longer holds: say so and close (4401)."""
+        if self.state is State.OPEN:
+            self.out.write(p.error_frame(p.UNAUTHENTICATED, message))
+            self.close(p.CLOSE_UNAUTHENTICATED)
+
+    async def reauthorize(self, topic: str) -> None:
+        """Check the subscription to ``topic`` again; drop it when no longer allowed."""
+        sub = self.subs.subs.get(topic)
+        if sub is None or await sub.kind.may_read(self.user, sub.key):
+            return
+        if self.subs.subs.get(topic) is sub and self.state is State.OPEN:
+            self.subs.unsubscribe(topic)
+            self.out.write(p.revoked_frame(topic, f"no longer allowed to read {topic!r}"))
+
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         if self._tasks is None:
@@ -118,7 +139,7 @@ class Connection:
             self._end()
             return
         try:
-            user = await handshake.authenticate(scope)
+            user, self.session = await handshake.authenticate(scope)
         except handshake.Refused as refused:
             await self._send({"type": "websocket.close", "code": refused.status})
             self._end()
@@ -129,6 +150,8 @@ class Connection:
         try:
             if not self._count_user():
                 return
+            if self._user_id() is not None:
+                await get_registry().add(self)
             self.out.write(p.welcome_frame(self._user_id(), conf.HEARTBEAT))
             while True:
                 message = await receive()
@@ -144,6 +167,8 @@ class Connection:
             for task in list(self._tasks or ()):
                 task.cancel()
             self.subs.clear()
+            if self._user_id() is not None:
+                get_registry().discard(self)
             self._uncount_user()
             self._end()
 
@@ -230,9 +255,10 @@ class Connection:
         self.out.write(p.published_frame(frame.topic, cursor, frame.id))
 
     async def _auth(self, frame: p.Auth) -> None:
-        user = await db_call(user_from_token, frame.token)
-        if user is None:
+        identity = await db_call(identity_from_token, frame.token)
+        if identity is None:
             raise ProtocolError(p.UNAUTHENTICATED, "token is invalid or expired")
+        user, session = identity
         if self._user_id() is not None:
             if self._user_id() != user.pk:
                 raise ProtocolError(p.NOT_ALLOWED, "socket is signed in as another user")
@@ -240,4 +266,6 @@ class Connection:
             self.subs.user = user
             if not self._count_user():
                 return
+            self.session = session
+            await get_registry().add(self)
         self.out.write(p.welcome_frame(self._user_id(), conf.HEARTBEAT))

@@ -10,6 +10,7 @@ from typing import Any
 from taskstream.hub.auth import session_key_from_headers, user_from_session
 from taskstream.hub.database import db_call
 from taskstream.hub.origin import origin_allowed
+from taskstream.hub.revocation import session_hash
 
 Scope = dict[str, Any]
 
@@ -22,8 +23,9 @@ class Refused(Exception):
         self.status = status
 
 
-async def authenticate(scope: Scope) -> Any:
-    """The user of a handshake (``AnonymousUser`` when none), or raise :class:`Refused`."""
+async def authenticate(scope: Scope) -> tuple[Any, str]:
+    """The user of a handshake (``AnonymousUser`` when none) and the one-way name of its
+    session (``""`` when none; its logout closes the socket), or raise :class:`Refused`."""
     from django.contrib.auth.models import AnonymousUser
 
     headers = dict(scope.get("headers") or [])
@@ -31,7 +33,10 @@ async def authenticate(scope: Scope) -> Any:
         raise Refused(403)
     scoped = scope.get("user")
     if scoped is not None and getattr(scoped, "is_authenticated", False):
-        return scoped
+        session = scope.get("session")
+        return scoped, session_hash(getattr(session, "session_key", None))
     if b"origin" not in headers:  # not a browser: cookies are not trusted, use `auth`
-        return AnonymousUser()
-    return await db_call(user_from_session, session_key_from_headers(headers))
+        return AnonymousUser(), ""
+    key = session_key_from_headers(headers)
+    user = await db_call(user_from_session, key)
+    return user, session_hash(key) if user.is_authenticated else ""

@@ -174,6 +174,11 @@ def error_frame(code: str, message: str, frame_id: int | str | None = None) -> s
     return _dump(_with_id({"type": "error", "code": code, "message": message}, frame_id))
 
 
+def revoked_frame(topic: str, message: str) -> str:
+    """An unasked ``forbidden`` error naming a topic: its subscription was dropped."""
+    return _dump({"type": "error", "code": FORBIDDEN, "message": message, "topic": topic})
+
+
 def pong_frame(frame_id: int | str | None) -> str:
     return _dump(_with_id({"type": "pong"}, frame_id))
 

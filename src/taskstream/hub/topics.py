@@ -40,6 +40,8 @@ class Publication:
 OnPublish = Callable[[User, str, str, dict[str, Any]], Awaitable[Publication]]
 # on_join / on_leave(user, key, connection_id): presence and similar bookkeeping.
 OnMembership = Callable[[User, str, str], Coroutine[Any, Any, dict[str, Any] | None]]
+# forget(key): drop what the kind cached about ``key`` before access is checked again.
+Forget = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class TopicKind:
     on_publish: OnPublish | None = None
     on_join: OnMembership | None = None
     on_leave: OnMembership | None = None
+    forget: Forget | None = None
 
     async def may_read(self, user: User, key: str) -> bool:
         allowed = self.authorize(user, key)
@@ -72,12 +75,15 @@ def register_topic(
     on_publish: OnPublish | None = None,
     on_join: OnMembership | None = None,
     on_leave: OnMembership | None = None,
+    forget: Forget | None = None,
 ) -> TopicKind:
     """Register a topic kind. ``key_pattern=None`` means the bare topic (``ops``).
 
     ``authorize(user, key)`` may be a plain function (it runs on the event loop, so no
     database access) or ``async def`` (use the async ORM). Registering a name twice
     replaces the earlier kind, so a host project can override a built-in rule.
+    ``forget(key)`` drops whatever the kind caches about a key; it runs before open
+    subscriptions are checked again (:func:`taskstream.hub.revocation.reauthorize`).
     """
     if not _KIND_RE.match(name):
         raise HubUsageError(f"topic kind must match {_KIND_RE.pattern}, got {name!r}")
@@ -91,6 +97,7 @@ def register_topic(
         on_publish=on_publish,
         on_join=on_join,
         on_leave=on_leave,
+        forget=forget,
     )
     _registry[name] = kind
     return kind

@@ -90,10 +90,9 @@ class PresenceOut(Schema):
 
 def _room_or_refuse(request: HttpRequest, slug: str) -> Room:
     room = Room.objects.filter(slug=slug).first()
-    if room is None:
+    # A private room answers a non-member as if it did not exist: its name stays unknown.
+    if room is None or not selectors.room_may_read(room=room, user=request.user):
         raise ApiError(404, "not_found", f"no room {slug!r}")
-    if not selectors.room_may_read(room=room, user=request.user):
-        raise ApiError(403, "forbidden", "this room is for its members only")
     return room
 
 
@@ -134,6 +133,18 @@ def rooms_member_add(request: HttpRequest, slug: str,
     room = _room_or_refuse(request, slug)
     user = services.room_member_add(room=room, by=request.user, username=payload.username)
     return Status(201, selectors.user_payload(user))
+
+
+@router.delete("/rooms/{slug}/members/{username}/", response={204: None})
+@_refusals
+def rooms_member_remove(request: HttpRequest, slug: str, username: str) -> Status[None]:
+    """Remove a member (the room's creator or staff), or leave the room (your own name).
+
+    Their open sockets stop receiving the room at once (a ``forbidden`` error frame).
+    """
+    room = _room_or_refuse(request, slug)
+    services.room_member_remove(room=room, by=request.user, username=username)
+    return Status(204, None)
 
 
 @router.get("/rooms/{slug}/messages/", response=HistoryOut)

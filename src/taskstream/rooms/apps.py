@@ -14,6 +14,8 @@ class RoomsConfig(AppConfig):
         from taskstream.rooms.api import router
 
         register_router(router)
+        from taskstream.rooms import receivers
         from taskstream.rooms.topics import register_room_topic
 
         register_room_topic()
+        receivers.connect()

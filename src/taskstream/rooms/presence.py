@@ -8,6 +8,11 @@ entries expire and the next operation on the room (any process's refresh, join o
 sweeps them. Every operation is one Lua step that reports which *users* appeared or
 disappeared, so ``presence.joined`` / ``presence.left`` are published exactly when a
 user's first socket arrives or last socket goes, whichever process it was on.
+
+A socket that leaves lingers ``ROOM_PRESENCE_GRACE`` seconds (its entry is kept, expiring
+then) and its process sweeps the room right after: a user who reconnects or resubscribes
+within the grace never left, so a client resubscribing in a loop does not broadcast
+``presence.left`` / ``presence.joined`` to every member each time.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from taskstream.hub.redis import async_client, script, sync_client
 
 logger = logging.getLogger("taskstream.rooms")
 
-# KEYS[1] the room's set. ARGV: now ms, op (add | remove), expiry ms, key TTL ms, members...
+# KEYS[1] the room's set. ARGV: now ms, op (add | linger | remove), expiry ms, key TTL ms,
+# members... ("linger" only moves the expiry of members still there: XX.)
 # Returns {users present after, users that joined, users that left}, each a list of
 # one representative member per user.
 _PRESENCE_LUA = """
@@ -46,6 +52,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 for i = 5, #ARGV do
   if ARGV[2] == 'add' then
     redis.call('ZADD', KEYS[1], tonumber(ARGV[3]), ARGV[i])
+  elseif ARGV[2] == 'linger' then
+    redis.call('ZADD', KEYS[1], 'XX', tonumber(ARGV[3]), ARGV[i])
   else
     redis.call('ZREM', KEYS[1], ARGV[i])
   end
@@ -77,7 +85,8 @@ def _decode(member: Any) -> dict[str, Any]:
 def _args(slug: str, op: str, members: list[str]) -> tuple[list[str], list[Any]]:
     now_ms = int(time.time() * 1000)
     ttl_ms = int(conf.ROOM_PRESENCE_TTL * 1000)
-    return [_key(slug)], [now_ms, op, now_ms + ttl_ms, 2 * ttl_ms, *members]
+    life_ms = int(conf.ROOM_PRESENCE_GRACE * 1000) if op == "linger" else ttl_ms
+    return [_key(slug)], [now_ms, op, now_ms + life_ms, 2 * ttl_ms, *members]
 
 
 def _changes(slug: str, joined: list[Any], left: list[Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -132,9 +141,20 @@ class PresenceTracker:
             del self.local[slug]
         if member is None:
             return
-        task = asyncio.get_running_loop().create_task(self._apply(slug, "remove", [member]))
+        task = asyncio.get_running_loop().create_task(self._leave(slug, member))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+
+    async def _leave(self, slug: str, member: str) -> None:
+        grace = conf.ROOM_PRESENCE_GRACE
+        if grace <= 0:
+            await self._apply(slug, "remove", [member])
+            return
+        await self._apply(slug, "linger", [member])
+        # Then sweep: the entry has expired, and unless the user came back meanwhile
+        # (another entry of theirs), this is their presence.left.
+        await asyncio.sleep(grace + 0.05)
+        await self._apply(slug, "add", [])
 
     async def present(self, slug: str) -> list[dict[str, Any]]:
         return [_decode(m) for m in await self._apply(slug, "add", [])]

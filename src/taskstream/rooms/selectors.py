@@ -42,6 +42,11 @@ async def aroom_ref(slug: str, *, fresh: bool = False) -> tuple[int, bool] | Non
     return row[0], row[1]
 
 
+def room_forget(slug: str) -> None:
+    """Drop what this process remembers of room ``slug`` (its access changed)."""
+    _room_cache.pop(slug, None)
+
+
 async def aroom_may_read(*, slug: str, user: Any) -> bool:
     if not (user.is_authenticated and user.is_active):
         return False

@@ -90,6 +90,20 @@ def room_member_add(*, room: Room, by: Any, username: str) -> Any:
     return user
 
 
+def room_member_remove(*, room: Room, by: Any, username: str) -> None:
+    """Remove a member: the room's creator or staff may remove anyone, a member themself.
+
+    Sockets of the removed member drop the room once this commits (rooms/receivers.py).
+    """
+    is_admin = by.is_staff or (room.created_by_id is not None and room.created_by_id == by.pk)
+    if not (is_admin or by.get_username() == username):
+        raise NotAMember("only the room's creator or staff may remove other members")
+    user = room.members.filter(username=username).first()
+    if user is None:
+        raise RoomError(f"{username!r} is not a member of this room")
+    room.members.remove(user)
+
+
 def message_create(*, room: Room, author: Any, body: object) -> Message:
     """Validate, rate-limit, store, then broadcast ``message.created`` once committed."""
     if not room_may_read(room=room, user=author):

@@ -43,9 +43,15 @@ async def _on_join(user: Any, slug: str, connection_id: str) -> dict[str, Any]:
     return {"presence": await get_tracker().join(slug, connection_id, user)}
 
 
+def _forget(slug: str) -> None:
+    from taskstream.rooms.selectors import room_forget
+
+    room_forget(slug)
+
+
 def register_room_topic() -> None:
     from taskstream.rooms.presence import leave_hook
 
     register_topic("room", authorize=_may_read, key_pattern=SLUG_PATTERN,
                    client_events={"message", "typing"}, on_publish=_on_publish,
-                   on_join=_on_join, on_leave=leave_hook)
+                   on_join=_on_join, on_leave=leave_hook, forget=_forget)
