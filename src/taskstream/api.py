@@ -5,18 +5,22 @@ Mount it with ``path("api/", taskstream.api.api.urls)``. Session auth with CSRF 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import django_auth
 
-from taskstream import __version__
+from taskstream import __version__, unavailable
 from taskstream.conf import conf
 from taskstream.hub.auth import make_token
+
+logger = logging.getLogger("taskstream")
 
 api = NinjaAPI(title="taskstream", version=__version__, urls_namespace="taskstream-api",
                auth=django_auth)
@@ -55,6 +59,19 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 @api.exception_handler(ValidationError)
 def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     return _error(request, 422, "invalid", "the request did not validate", errors=exc.errors)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    if not unavailable.database_unreachable(exc):
+        raise exc
+    logger.warning("database unreachable: %s %s answered 503 (%s)", request.method,
+                   request.path, exc)
+    response = _error(request, 503, unavailable.CODE, "the database does not answer; "
+                      f"try again in {unavailable.RETRY_AFTER} s")
+    response["Retry-After"] = str(unavailable.RETRY_AFTER)
+    return response
 
 
 @api.exception_handler(Http404)

@@ -55,7 +55,9 @@ class JobOut(Schema):
 
 
 class JobDetailOut(JobOut):
-    cursor: str = Field(..., description="Subscribe to `topic` since this cursor.")
+    cursor: str | None = Field(..., description="Subscribe to `topic` since this cursor; "
+                               "null while the hub's Redis does not answer (subscribe "
+                               "without `since`).")
 
 
 class JobPageOut(Schema):

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from taskstream.conf import conf
-from taskstream.hub.cursors_api import latest_cursor
+from taskstream.hub.cursors_api import latest_cursor_or_none
 from taskstream.hub.history import topic_history
 from taskstream.jobs import events
 from taskstream.jobs.kinds import JobKind, registered_kinds
@@ -65,8 +65,10 @@ def job_detail(*, job_id: Any, user: Any) -> dict[str, Any] | None:
     Cursor first, then the row: every event published after the snapshot was read has
     a later cursor, so subscribing ``since`` it leaves no gap. An event replayed that the
     snapshot already shows carries the same state again, so a page applies it harmlessly.
+    While Redis does not answer the cursor is ``None`` (within a second): the snapshot
+    still comes from the database.
     """
-    cursor = latest_cursor(f"job:{job_id}")
+    cursor = latest_cursor_or_none(f"job:{job_id}")
     job = job_get(user=user, job_id=job_id)
     if job is None:
         return None
