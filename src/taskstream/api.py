@@ -12,17 +12,20 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
-from ninja import NinjaAPI, Router, Schema
+from ninja import Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import django_auth
 
 from taskstream import __version__, unavailable
+from taskstream.api_errors import ApiErrorOut, DocumentedErrorsAPI
 from taskstream.conf import conf
 from taskstream.hub.auth import make_token
 
+__all__ = ["ApiError", "ApiErrorOut", "api", "register_router"]
+
 logger = logging.getLogger("taskstream")
 
-api = NinjaAPI(title="taskstream", version=__version__, urls_namespace="taskstream-api",
+api = DocumentedErrorsAPI(title="taskstream", version=__version__, urls_namespace="taskstream-api",
                auth=django_auth)
 
 

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from ninja import Header, Query, Router
 from ninja.responses import Status
 
-from taskstream.api import ApiError
+from taskstream.api import ApiError, ApiErrorOut
 from taskstream.hub.cursors_api import latest_cursor
 from taskstream.jobs import kinds, selectors, services
 from taskstream.jobs.exceptions import IdempotencyConflict, IllegalTransition, InvalidJobParams
@@ -56,7 +56,7 @@ def job_kinds(request: HttpRequest) -> list[dict[str, Any]]:
             if not k.staff_only or getattr(request.user, "is_staff", False)]
 
 
-@router.post("/jobs/", response={202: JobDetailOut})
+@router.post("/jobs/", response={202: JobDetailOut, 400: ApiErrorOut, 409: ApiErrorOut})
 def job_create(request: HttpRequest, body: JobStartIn,
                idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
                ) -> Status[dict[str, Any]]:
@@ -116,7 +116,7 @@ def job_children(request: HttpRequest, job_id: str) -> list[dict[str, Any]]:
     return [_out(request, child) for child in selectors.job_children(job=_own_job(request, job_id))]
 
 
-@router.post("/jobs/{job_id}/cancel/", response=JobOut)
+@router.post("/jobs/{job_id}/cancel/", response={200: JobOut, 409: ApiErrorOut})
 def job_cancel(request: HttpRequest, job_id: str) -> dict[str, Any]:
     """Cancel: a queued job never runs; a running one stops at its next checkpoint."""
     job = _own_job(request, job_id)
@@ -128,7 +128,7 @@ def job_cancel(request: HttpRequest, job_id: str) -> dict[str, Any]:
     return _out(request, job)
 
 
-@router.post("/jobs/{job_id}/retry/", response={202: JobOut})
+@router.post("/jobs/{job_id}/retry/", response={202: JobOut, 409: ApiErrorOut})
 def job_retry(request: HttpRequest, job_id: str) -> Status[dict[str, Any]]:
     """Queue a failed or cancelled job again."""
     job = _own_job(request, job_id)
