@@ -87,9 +87,12 @@ class SingleBeatScheduler(DatabaseScheduler):
         self._pending = {}
         super().install_default_entries(None)
         self.update_from_dict(pending)
-        # Read the schedule fresh: the last holder may have run entries since.
+        # Read the schedule fresh: the last holder may have run entries since. Our own writes
+        # just now are not a change to read again in the middle of the first tick.
         self._initial_read = True
         self._heap = None
+        self._heap_invalidated = False
+        self._last_timestamp = self.Changes.last_change()
 
     def _stand_by(self, why: str) -> None:
         if self.leader:
@@ -140,6 +143,15 @@ class SingleBeatScheduler(DatabaseScheduler):
             return standby
         interval = float(super().tick(*args, **kwargs))
         return min(interval, standby)
+
+    def reserve(self, entry: Any) -> Any:
+        new_entry = super().reserve(entry)
+        # DatabaseScheduler keeps the sent entry (with its old run time) in the schedule;
+        # a heap rebuilt from it on the next tick (after a schedule change was noticed)
+        # found that run due again and sent it twice, ~0.25 s apart.
+        if self._schedule is not None and entry.name in self._schedule:
+            self._schedule[entry.name] = new_entry
+        return new_entry
 
     def apply_entry(self, entry: Any, producer: Any = None) -> None:
         if not self._still_leads():
