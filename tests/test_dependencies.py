@@ -130,15 +130,15 @@ def cycles(app: str) -> list[list[str]]:
     return found
 
 
-# jobs' services <-> tasks cycle is being removed with the job state work (issue 11, §1):
-# strict, so this fails once it is gone and the mark must go too.
-_JOBS_CYCLE = pytest.mark.xfail(strict=True, reason="jobs services <-> tasks, issue 11 §1")
+# jobs' services <-> tasks cycle is being removed with the job state work (issue 11, §1).
+# Until then it is the only cycle allowed; delete this entry with it.
+KNOWN_CYCLES = {"jobs": [["taskstream.jobs.services", "taskstream.jobs.tasks"]]}
 
 
-@pytest.mark.parametrize("app", ["hub", *(pytest.param(f, marks=_JOBS_CYCLE) if f == "jobs"
-                                         else f for f in FEATURES)])
+@pytest.mark.parametrize("app", ["hub", *FEATURES])
 def test_no_import_cycle_inside_an_app(app: str) -> None:
-    assert cycles(app) == []
+    new = [cycle for cycle in cycles(app) if cycle not in KNOWN_CYCLES.get(app, [])]
+    assert new == []
 
 
 def test_hub_and_core_name_no_feature_module() -> None:
