@@ -11,6 +11,7 @@ from django.db import transaction
 
 from taskstream.exceptions import HubUsageError
 from taskstream.hub.publish import encode_event
+from taskstream.outbox.statements import outbox_insert
 
 logger = logging.getLogger("taskstream.outbox")
 
@@ -28,14 +29,11 @@ def outbox_publish(*, topic: str, event: str, data: dict[str, Any]) -> None:
     Raises ``InvalidTopic`` or ``EventTooLarge`` at once, inside the transaction, so the
     caller can send a smaller event; ``HubUsageError`` outside a transaction.
     """
-    from taskstream.models import OutboxEvent
-
     if not transaction.get_connection().in_atomic_block:
         raise HubUsageError("outbox_publish() belongs inside the transaction.atomic() block "
                             "that makes the change it announces")
     _topic_json, _event_json, data_json, ts = encode_event(topic, event, data)
-    OutboxEvent.objects.create(topic=topic, event=event, data=data_json, ts=ts,
-                               key=secrets.token_hex(16))
+    outbox_insert(topic=topic, event=event, data=data_json, ts=ts, key=secrets.token_hex(16))
     topics: set[str] | None = getattr(_pending, "topics", None)
     if topics is None:
         topics = _pending.topics = set()
