@@ -61,6 +61,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
         "config": {
             "slug": room.slug, "topic": room.topic, "cursor": cursor,
             "nextBefore": next_before, "me": request.user.pk,
+            "staff": request.user.is_staff,  # staff may delete anyone's message
             "maxLength": conf.ROOM_MESSAGE_MAX_LENGTH,
             "typingInterval": conf.ROOM_TYPING_INTERVAL,
         },

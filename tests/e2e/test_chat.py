@@ -160,3 +160,39 @@ async def test_bell_counts_live_in_every_tab_and_shows_a_finished_job(
     for tab in tabs:  # read in one tab: every tab's badge goes
         await expect(tab.locator("#bell")).to_have_attribute("data-unread", "0")
         await expect(tab.locator("#bell-count")).to_be_hidden()
+
+
+async def test_edit_and_delete_my_message_seen_live_by_the_other(make_user, login, browser,
+                                                                 context, live_site):
+    _alice, _bob, a, b, bob_context = await two_users(make_user, login, browser, context,
+                                                      live_site, "edits", is_private=True)
+    try:
+        await open_room(a, live_site, "edits")
+        await expect(a.locator("#room-empty")).to_have_text("No messages yet. Say hello!")
+        await open_room(b, live_site, "edits")
+        await a.get_by_label("Message", exact=True).fill("helo bob")
+        await a.get_by_label("Message", exact=True).press("Enter")
+        await expect(bodies(b)).to_have_text(["helo bob"])
+        await expect(a.locator("#room-empty")).to_be_hidden()
+        await expect(b.locator("#room-empty")).to_be_hidden()
+        # Bob may not edit or delete alice's message: no buttons for him.
+        await expect(b.locator(".msg-action")).to_have_count(0)
+
+        # Edit from the keyboard: the Edit button, the text, Enter.
+        await a.get_by_role("button", name="Edit message from alice").focus()
+        await a.keyboard.press("Enter")
+        edit = a.get_by_role("textbox", name="Edit message")
+        await expect(edit).to_be_focused()
+        await edit.fill("hello bob")
+        await edit.press("Enter")
+        await expect(bodies(b)).to_have_text(["hello bob"])
+        await expect(b.locator("#messages .msg-time")).to_contain_text("(edited)")
+        await expect(bodies(a)).to_have_text(["hello bob"])
+
+        a.once("dialog", lambda dialog: dialog.accept())
+        await a.get_by_role("button", name="Delete message from alice").click()
+        await expect(bodies(b)).to_have_text(["message deleted"])
+        await expect(a.locator(".msg-action")).to_have_count(0)
+        assert (await Message.objects.aget(room__slug="edits")).deleted_at is not None
+    finally:
+        await bob_context.close()

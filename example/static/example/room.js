@@ -1,7 +1,7 @@
 // The room page: history (first page rendered by the server, older pages on scroll),
 // live messages, presence and typing over the shared hub. Every value from the server
 // goes into the page with textContent, never as HTML.
-import { HubError } from "../taskstream/client.js";
+import { HubError, getCookie } from "../taskstream/client.js";
 import { hub } from "./shared-hub.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
@@ -16,6 +16,7 @@ const sendButton = document.getElementById("send");
 const errorLine = document.getElementById("composer-error");
 const stateTag = document.getElementById("room-state");
 const api = `/api/rooms/${encodeURIComponent(config.slug)}/messages/`;
+const emptyLine = document.getElementById("room-empty");
 
 let nextBefore = config.nextBefore;
 let loadingOlder = false;
@@ -45,7 +46,109 @@ function fill(li, m) {
   const body = document.createElement("span");
   body.className = "msg-body";
   body.textContent = m.deleted ? "message deleted" : m.body;
+  li.dataset.author = m.author ? String(m.author.id) : "";
   li.append(author, time, body);
+  addActions(li);
+}
+
+// Edit and delete --------------------------------------------------------------------
+
+function addActions(li) {
+  li.querySelector(".msg-actions")?.remove();
+  if (li.classList.contains("deleted")) return;
+  const mine = li.dataset.author === String(config.me);
+  if (!mine && !config.staff) return;
+  const actions = document.createElement("span");
+  actions.className = "msg-actions";
+  const who = li.querySelector(".msg-author").textContent;
+  const when = li.querySelector(".msg-time").textContent;
+  const button = (text, handler) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "msg-action";
+    b.textContent = text;
+    b.setAttribute("aria-label", `${text} message from ${who} at ${when}`);
+    b.addEventListener("click", handler);
+    actions.append(b);
+  };
+  if (mine) button("Edit", () => startEdit(li));
+  button("Delete", () => removeMessage(li));
+  li.querySelector(".msg-time").after(actions);
+}
+
+function messageApi(li, method, body) {
+  return fetch(`${api}${li.dataset.id}/`, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": getCookie("csrftoken") ?? "" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+async function answer(response, what) {
+  const data = await response.json().catch(() => ({}));
+  if (response.ok) {
+    upsert(data);
+    return true;
+  }
+  errorLine.textContent = `Could not ${what} the message: ${data.detail ?? response.status}`;
+  return false;
+}
+
+function startEdit(li) {
+  if (li.querySelector("form")) return;
+  const body = li.querySelector(".msg-body");
+  const form = document.createElement("form");
+  form.className = "msg-edit";
+  const label = document.createElement("label");
+  label.className = "visually-hidden";
+  label.textContent = "Edit message";
+  const area = document.createElement("textarea");
+  area.id = `edit-${li.dataset.id}`;
+  label.htmlFor = area.id;
+  area.rows = 2;
+  area.maxLength = config.maxLength;
+  area.required = true;
+  area.value = body.textContent;
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.className = "button small";
+  save.textContent = "Save";
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "button ghost small";
+  cancel.textContent = "Cancel";
+  form.append(label, area, save, cancel);
+  body.hidden = true;
+  body.after(form);
+  const close = () => {
+    form.remove();
+    body.hidden = false;
+    li.querySelector('.msg-action')?.focus();
+  };
+  cancel.addEventListener("click", close);
+  area.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { event.preventDefault(); close(); }
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    errorLine.textContent = "";
+    save.disabled = true;
+    // The answer redraws the message (and the event does in every other tab).
+    if (!(await answer(await messageApi(li, "PATCH", { body: area.value }), "edit"))) save.disabled = false;
+  });
+  area.focus();
+  area.setSelectionRange(area.value.length, area.value.length);
+}
+
+async function removeMessage(li) {
+  if (!window.confirm("Delete this message? Everyone in the room will see it was deleted.")) return;
+  errorLine.textContent = "";
+  if (await answer(await messageApi(li, "DELETE"), "delete")) input.focus();
 }
 
 function nearBottom() {
@@ -63,6 +166,7 @@ function upsert(m) {
   const li = document.createElement("li");
   fill(li, m);
   byId.set(m.id, li);
+  emptyLine.hidden = true;
   let after = list.lastElementChild;
   while (after && Number(after.dataset.id) > m.id) after = after.previousElementSibling;
   if (after) after.after(li);
@@ -121,6 +225,7 @@ list.addEventListener("scroll", () => {
   if (list.scrollTop < 40) loadOlder();
 });
 setHistoryStatus();
+for (const li of byId.values()) addActions(li); // the server-rendered page
 list.scrollTop = list.scrollHeight;
 
 // Presence and typing ------------------------------------------------------------------
