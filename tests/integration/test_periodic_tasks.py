@@ -187,3 +187,23 @@ def test_a_leader_that_lost_its_lock_before_a_send_sends_nothing() -> None:
         before_task_publish.disconnect(on_publish)
         leader.close()
         standby.close()
+
+
+def test_any_scheduler_gets_the_schedules_apps_registered(tmp_path: Any) -> None:
+    """Celery's own PersistentScheduler too: the apps' schedules arrive on beat_init."""
+    from celery.beat import PersistentScheduler, Service
+    from celery.signals import beat_init
+
+    from example.celery import app
+
+    service = Service(app=app, scheduler_cls=PersistentScheduler,
+                      schedule_filename=str(tmp_path / "celerybeat-schedule"))
+    try:
+        beat_init.send(sender=service)
+        names = set(service.scheduler.schedule)
+        assert {"taskstream.jobs.reap", "taskstream.periodic.purge",
+                "taskstream.periodic.digest", "taskstream.periodic.check_missed"} <= names
+        purge = service.scheduler.schedule["taskstream.periodic.purge"]
+        assert purge.options["headers"]["periodic_task_name"] == "taskstream.periodic.purge"
+    finally:
+        service.scheduler.close()
