@@ -7,9 +7,21 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
+# One answer for a taken name, whatever the reason: never "a user with that username
+# already exists". (Full secrecy needs an out-of-band step, e-mail verification; here the
+# sign-up throttle bounds how fast names can be probed.)
+UNAVAILABLE = "This username is not available; pick another."
+
 
 class SignupForm(UserCreationForm):  # type: ignore[type-arg]
     email = forms.EmailField(required=False, help_text="Optional: we send a welcome e-mail.")
+
+    def clean_username(self) -> Any:
+        username = self.cleaned_data.get("username")
+        model = self._meta.model
+        if username and model.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError(UNAVAILABLE, code="unavailable")
+        return username
 
     class Meta(UserCreationForm.Meta):
         fields = ("username", "email")

@@ -30,6 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / "var" / "test-logs"
 
 
+# The whole suite signs up and signs in from 127.0.0.1 under one key prefix; the throttles'
+# own tests (tests/integration/test_throttle.py) run a server with small limits.
+SUITE_THROTTLES = {"SIGNUPS_PER_CLIENT": 10_000, "LOGIN_ATTEMPTS_PER_CLIENT": 10_000}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def redis_url() -> Iterator[str]:
     """Redis for the whole session, and a key prefix no other run shares."""
@@ -39,7 +44,8 @@ def redis_url() -> Iterator[str]:
         own = RedisProcess().start()
         url = own.url
     prefix = f"tstest{secrets.token_hex(4)}:"
-    settings.TASKSTREAM = {**settings.TASKSTREAM, "REDIS_URL": url, "KEY_PREFIX": prefix}
+    settings.TASKSTREAM = {**settings.TASKSTREAM, "REDIS_URL": url, "KEY_PREFIX": prefix,
+                           **SUITE_THROTTLES}
     if not os.environ.get("CELERY_BROKER_URL"):
         settings.CELERY_BROKER_URL = url
     yield url
@@ -86,6 +92,7 @@ def server_env(django_db_setup: Any, django_db_blocker: Any, redis_url: str) -> 
         "TASKSTREAM_KEY_PREFIX": settings.TASKSTREAM["KEY_PREFIX"],
         "CELERY_TASK_DEFAULT_QUEUE": CELERY_QUEUE,
         "DEBUG": "1",
+        "TASKSTREAM_JSON": json.dumps(SUITE_THROTTLES),
     }
 
 

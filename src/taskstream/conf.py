@@ -15,7 +15,8 @@ From that entry alone:
   while they differ), and tests/test_settings.py triggers its check with a refused value.
 
 Check ids are ranged by app: hub E001-E019, jobs E020-E029, rooms E050-E055 (then E045-E049),
-notifications E056-E059, pipelines E060-E069, periodic E070-E079 (and outbox E080-E089).
+notifications E056-E059, pipelines E060-E069, periodic E070-E079 (and outbox E080-E089),
+accounts (taskstream.throttle) E090-E099.
 A rule over several settings is a :class:`Relation` in ``RELATIONS``.
 """
 
@@ -36,7 +37,7 @@ T = TypeVar("T")
 _UNSET: Any = object()
 
 #: Apps in the order their settings are listed in docs/operations.md.
-APPS = ("hub", "jobs", "rooms", "notifications", "pipelines", "periodic")
+APPS = ("hub", "jobs", "rooms", "notifications", "pipelines", "periodic", "accounts")
 
 
 def _user() -> Mapping[str, Any]:
@@ -229,6 +230,10 @@ class TaskstreamSettings:
     SITE_NAME = Setting(str, "taskstream", "the site's name in transactional e-mail",
                         app="notifications", check="E057", rule="a non-empty string",
                         valid=lambda v: bool(v.strip()), invalid=" ")
+    WELCOME_EMAIL_INTERVAL = Setting(float, 86400.0, "least seconds between two welcome "
+                                     "e-mails to one address (sign-ups naming someone else's "
+                                     "address cannot flood it)", app="notifications",
+                                     check="E058", gt=0)
     # -- pipelines --------------------------------------------------------------------------
     PIPELINE_MAX_UPLOAD_BYTES = Setting(int, 20 * 1024 * 1024, "largest upload (bytes), "
                                         "enforced while it streams in", app="pipelines",
@@ -260,6 +265,18 @@ class TaskstreamSettings:
     BEAT_LOCK_TTL = Setting(float, 30.0, "seconds the single beat's lock lives unless renewed "
                             "(a standby beat takes over after it)", app="periodic",
                             check="E074", gt=0)
+
+    # -- accounts (taskstream.throttle) -----------------------------------------------------
+    LOGIN_ATTEMPTS_PER_CLIENT = Setting(int, 20, "sign-in attempts one client address may "
+                                        "make per window", app="accounts", check="E090", gt=0)
+    LOGIN_FAILURES_PER_ACCOUNT = Setting(int, 5, "failed sign-ins one account may collect per "
+                                         "window; then even the right password is refused "
+                                         "until a slot frees", app="accounts", check="E091",
+                                         gt=0)
+    SIGNUPS_PER_CLIENT = Setting(int, 5, "sign-ups one client address may make per window",
+                                 app="accounts", check="E092", gt=0)
+    ACCOUNT_THROTTLE_WINDOW = Setting(float, 900.0, "the sliding window of those three "
+                                      "(seconds)", app="accounts", check="E093", gt=0)
 
     def _get(self, name: str) -> Any:
         """The raw value (the user's, else the default): for settings read without coercion."""

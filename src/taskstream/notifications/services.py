@@ -3,6 +3,7 @@ send transactional e-mail exactly once per idempotency key."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -114,6 +115,10 @@ def email_welcome_send(*, user_id: int) -> bool:
     if user is None or not getattr(user, "email", ""):
         logger.info("welcome e-mail: user %s is gone, inactive or has no address", user_id)
         return False
+    if not _welcome_address_claim(address=user.email, user_id=user.pk):
+        logger.info("welcome e-mail: %s already had one in the last %g s; not sent again",
+                    user_id, conf.WELCOME_EMAIL_INTERVAL)
+        return False
     context = {"user": user, "site_name": conf.SITE_NAME}
     subject = " ".join(render_to_string("taskstream/email/welcome_subject.txt",
                                         context).split())
@@ -122,6 +127,20 @@ def email_welcome_send(*, user_id: int) -> bool:
         text=render_to_string("taskstream/email/welcome.txt", context),
         html=render_to_string("taskstream/email/welcome.html", context),
     )
+
+
+def _welcome_address_claim(*, address: str, user_id: int) -> bool:
+    """True if ``user_id`` may send the welcome e-mail to ``address`` now: the first account
+    naming an address holds it for ``WELCOME_EMAIL_INTERVAL`` (its own retries still go)."""
+    from taskstream.hub.redis import sync_client
+
+    digest = hashlib.sha256(address.strip().casefold().encode()).hexdigest()[:32]
+    key = f"{conf.KEY_PREFIX}welcome-to:{digest}"
+    client = sync_client()
+    mine = str(user_id).encode()
+    if client.set(key, mine, nx=True, px=int(conf.WELCOME_EMAIL_INTERVAL * 1000)):
+        return True
+    return bool(client.get(key) == mine)
 
 
 WELCOME_TASK = "taskstream.notifications.send_welcome_email"
