@@ -207,3 +207,49 @@ def test_any_scheduler_gets_the_schedules_apps_registered(tmp_path: Any) -> None
         assert purge.options["headers"]["periodic_task_name"] == "taskstream.periodic.purge"
     finally:
         service.scheduler.close()
+
+
+def test_a_schedule_change_during_a_tick_does_not_send_a_run_twice() -> None:
+    """A change noticed in the middle of a tick (an admin edit, another beat taking over)
+    made django-celery-beat rebuild its heap from the entry it had just sent, with its old
+    run time: the run went out again on the next tick."""
+    from celery.signals import before_task_publish
+    from django.db import connection
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
+
+    from example.celery import app
+    from taskstream.periodic.scheduler import SingleBeatScheduler
+    from taskstream.periodic.tasks import CHECK_TASK
+
+    every, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(name="probe", task=CHECK_TASK, interval=every,
+                                expire_seconds=1,
+                                last_run_at=timezone.now() - timedelta(hours=1))
+    sent: list[str] = []
+
+    def on_publish(sender: Any = None, headers: Any = None, **kwargs: Any) -> None:
+        sent.append(str((headers or {}).get("periodic_task_name", sender)))
+
+    beat = SingleBeatScheduler(app=app, lazy=True)
+    beat.setup_schedule()
+    assert beat.hold_lock()
+    edited = False
+
+    def edit_meanwhile(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        nonlocal edited
+        result = execute(sql, params, many, context)
+        if not edited and "django_celery_beat_periodictask" in sql and "SELECT" in sql:
+            edited = True  # right after the tick read the schedule, an admin saves a row
+            PeriodicTasks.update_changed()
+        return result
+
+    before_task_publish.connect(on_publish, weak=False)
+    try:
+        with connection.execute_wrapper(edit_meanwhile):
+            beat.tick()
+        for _ in range(3):
+            beat.tick()
+        assert edited and sent.count("probe") == 1, sent
+    finally:
+        before_task_publish.disconnect(on_publish)
+        beat.close()
