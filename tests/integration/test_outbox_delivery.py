@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -15,10 +16,13 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import transaction
 from django.test import override_settings
 
 from taskstream.devredis import redis_server_binary, wait_for_port
+from taskstream.models import OutboxEvent
 from taskstream.notifications.services import notification_create
+from taskstream.outbox import outbox_publish
 from taskstream.rooms.models import Message
 from taskstream.rooms.services import room_create
 from taskstream.testing import HubClient, RedisProcess, stop_group
@@ -146,3 +150,43 @@ async def test_notifications_made_and_read_while_redis_is_down_arrive_once_in_or
     event = await next_event(client)
     assert (event["event"], event["data"]["id"]) == ("notification.created", later.pk)
     await client.close()
+
+
+async def test_a_relay_killed_mid_way_and_started_again_delivers_each_event_once(
+        start_server, start_relay, kept_redis, make_user, session_cookie):
+    redis = kept_redis
+    server = start_server(REDIS_URL=redis.url)
+    alice = await sync_to_async(make_user)("alice")
+    client = await HubClient.connect(server.ws_url,
+                                     cookie=await sync_to_async(session_cookie)(alice))
+    await client.subscribe(f"user:{alice.pk}")
+    total = 400  # four of the relay's batches
+
+    def backlog() -> None:
+        with override_settings(TASKSTREAM={**settings.TASKSTREAM, "REDIS_URL": redis.url}):
+            redis.stop()
+            with transaction.atomic():  # the fast path fails: all of it is backlog
+                for n in range(total):
+                    outbox_publish(topic=f"user:{alice.pk}", event="tick", data={"n": n})
+            redis.start()
+
+    await sync_to_async(backlog)()
+    relay = start_relay(REDIS_URL=redis.url)
+    seen = [(await next_event(client))["data"]["n"]]  # the relay is sending
+    relay.send_signal(signal.SIGKILL)  # wherever it is: between a publish and a delete
+    relay.wait(10)
+    left = await OutboxEvent.objects.acount()
+    start_relay(REDIS_URL=redis.url)
+    while len(seen) < total:
+        seen.append((await next_event(client))["data"]["n"])
+    assert seen == list(range(total)), f"killed with {left} rows left"
+    # Nothing more: the next event after the backlog is a new one.
+    await sync_to_async(_publish_one)(redis.url, alice.pk)
+    assert (await next_event(client))["event"] == "after"
+    await client.close()
+
+
+def _publish_one(url: str, user_id: int) -> None:
+    with override_settings(TASKSTREAM={**settings.TASKSTREAM, "REDIS_URL": url}), \
+            transaction.atomic():
+        outbox_publish(topic=f"user:{user_id}", event="after", data={})
