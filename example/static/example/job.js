@@ -71,9 +71,9 @@ function showAttempts(attempts, complete) {
     return li;
   }));
   attemptsNote.hidden = complete && attempts.length > 0;
-  attemptsNote.textContent = !complete
-    ? "Older attempts are no longer in the job's log (it keeps the last day)."
-    : "Not started yet.";
+  attemptsNote.textContent = complete ? "Not started yet."
+    : attempts.length ? "Earlier attempts are no longer in the job's log (it keeps the last day)."
+    : `This job ran ${job.attempt} time${job.attempt === 1 ? "" : "s"}; the details are no longer in its log (it keeps the last day).`;
 }
 
 let attemptsPending = null;
@@ -153,7 +153,8 @@ setInterval(() => { if (job.state === "running") fillTimes(document.getElementBy
 
 function showHubState(state) {
   hubBadge.dataset.state = state;
-  hubBadge.textContent = state;
+  hubBadge.textContent = state === "open" ? "live" : state;
+  hubBadge.title = `Live updates: ${state}`;
 }
 showHubState(hub.state); // the shared hub may be open already
 hub.on("state", showHubState);

@@ -123,7 +123,8 @@ form.addEventListener("submit", async (event) => {
 
 function showHubState(state) {
   badge.dataset.state = state;
-  badge.textContent = state;
+  badge.textContent = state === "open" ? "live" : state;
+  badge.title = `Live updates: ${state}`;
 }
 showHubState(hub.state); // the shared hub may be open already
 hub.on("state", showHubState);

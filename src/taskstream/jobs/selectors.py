@@ -125,15 +125,20 @@ def job_attempts(*, job: Job) -> JobAttempts:
         if logged.event == events.STARTED:
             if current is not None and current["outcome"] == "running":
                 current["outcome"] = "lost"  # taken over by another run without an outcome
-            # The event's time: the snapshot's started_at is the job's first start.
-            current = {"number": data.get("attempt"), "started_at": logged.ts,
+            # When the row changed (the snapshot's updated_at), not when the event was sent
+            # (the outbox may send later); started_at is the job's first start only.
+            current = {"number": data.get("attempt"), "started_at": data.get("updated_at")
+                       or logged.ts,
                        "finished_at": None, "outcome": "running", "error": None}
             attempts.append(current)
         elif current is not None and current["outcome"] == "running":
             current["outcome"] = logged.event.removeprefix("job.")
-            current["finished_at"] = logged.ts
+            current["finished_at"] = data.get("updated_at") or logged.ts
             error = data.get("error")
             if error:
                 current["error"] = {"type": error.get("type", ""),
                                     "message": error.get("message", "")}
-    return JobAttempts(attempts=attempts, complete=history.complete)
+    # Fewer runs found than the job counts: the log lost them (trimmed, expired, or Redis
+    # restarted without its data).
+    complete = history.complete and len(attempts) >= job.attempt
+    return JobAttempts(attempts=attempts, complete=complete)
