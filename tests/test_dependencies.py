@@ -130,15 +130,9 @@ def cycles(app: str) -> list[list[str]]:
     return found
 
 
-# jobs' services <-> tasks cycle is being removed with the job state work (issue 11, §1).
-# Until then it is the only cycle allowed; delete this entry with it.
-KNOWN_CYCLES = {"jobs": [["taskstream.jobs.services", "taskstream.jobs.tasks"]]}
-
-
 @pytest.mark.parametrize("app", ["hub", *FEATURES])
 def test_no_import_cycle_inside_an_app(app: str) -> None:
-    new = [cycle for cycle in cycles(app) if cycle not in KNOWN_CYCLES.get(app, [])]
-    assert new == []
+    assert cycles(app) == []
 
 
 def test_hub_and_core_name_no_feature_module() -> None:

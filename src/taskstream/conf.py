@@ -183,17 +183,6 @@ class TaskstreamSettings:
     MAX_CONNECTIONS_PER_USER = Setting(int, 20, "sockets one signed-in user may hold open on "
                                        "one server process (more: `rate_limited`, close 4429)",
                                        app="hub", check="E016", gt=0)
-    MAX_ANONYMOUS_CONNECTIONS = Setting(int, 2000, "anonymous sockets one server process "
-                                        "holds open (more: `rate_limited`, close 4431)",
-                                        app="hub", check="E110", gt=0)
-    MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS = Setting(
-        int, 50, "anonymous sockets one client address may hold open on one server process "
-        "(more: `rate_limited`, close 4431); the address is the proxy's unless the server "
-        "trusts its forwarded headers (`FORWARDED_ALLOW_IPS`)", app="hub", check="E111", gt=0)
-    OUTBOUND_STALL_TIMEOUT = Setting(float, 30.0, "seconds a socket's outbound data may stay "
-                                     "stuck (the peer does not read) before `python -m "
-                                     "taskstream.server` drops the connection", app="hub",
-                                     check="E112", gt=0)
     # HTTP request bodies (taskstream.bodylimit, in front of Django).
     MAX_BODY_BYTES = Setting(int, 2_621_440, "largest HTTP request body (bytes), enforced while "
                              "it streams in (more: 413 `too_large`); upload views register "
@@ -216,6 +205,12 @@ class TaskstreamSettings:
                                   app="jobs", check="E023", gt=0)
     JOB_PAGE_SIZE = Setting(int, 20, "page size of `GET /api/jobs/`", app="jobs", check="E024",
                             gt=0)
+    JOB_QUEUED_TIMEOUT = Setting(float, 600.0, "a top-level job queued this long without a "
+                                 "claim is sent again by the reaper (its message was lost)",
+                                 app="jobs", check="E026", gt=0)
+    JOB_DB_RETRY_SECONDS = Setting(float, 30.0, "how long a run retries its progress, "
+                                   "heartbeat and final writes while the database is "
+                                   "unreachable", app="jobs", check="E027", gt=0)
     # -- rooms ------------------------------------------------------------------------------
     ROOM_MESSAGE_MAX_LENGTH = Setting(int, 4000, "characters per message", app="rooms",
                                       check="E050", gt=0)

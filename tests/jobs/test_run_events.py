@@ -13,7 +13,8 @@ from taskstream.jobs import job_start
 from taskstream.jobs.lifecycle import run_claim
 from taskstream.jobs.ticker import ticker
 
-pytestmark = pytest.mark.django_db
+# Committed for real: a run publishes its events after its writes commit.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -38,8 +39,8 @@ def test_a_short_job_sends_its_start_with_its_end_in_order(owner):
     run.interval = 3600  # no ticker here, and no progress event either
     run.progress(1, 1, "done")
     assert run.succeed({"ok": True})
-    # (job.created goes out on commit: never inside this test's transaction)
-    expected = [("job.started", "running"), ("job.succeeded", "succeeded")]
+    expected = [("job.created", "queued"), ("job.started", "running"),
+                ("job.succeeded", "succeeded")]
     assert logged(job.topic, str(job.pk)) == expected
     assert logged(f"user:{owner.pk}", str(job.pk)) == expected
 
@@ -57,7 +58,8 @@ def test_a_running_job_sends_its_start_within_moments(owner):
     finally:
         ticker.remove(run)
     assert run.fail(RuntimeError("boom"))
-    assert [e for e, _ in logged(job.topic, str(job.pk))] == ["job.started", "job.failed"]
+    assert [e for e, _ in logged(job.topic, str(job.pk))] == ["job.created", "job.started",
+                                                               "job.failed"]
 
 
 def test_a_cancelled_claim_sends_no_start(owner):
@@ -66,4 +68,4 @@ def test_a_cancelled_claim_sends_no_start(owner):
     run = run_claim(job_id=str(job.pk), task_id=job.celery_task_id, redelivered=False)
     assert run is not None and run.cancelled
     assert run.cancel()
-    assert [e for e, _ in logged(job.topic, str(job.pk))] == ["job.cancelled"]
+    assert [e for e, _ in logged(job.topic, str(job.pk))] == ["job.created", "job.cancelled"]

@@ -51,10 +51,11 @@ def test_claim_takes_only_takeable_jobs(owner):
     again = run_claim(job_id=str(job.pk), task_id=job.celery_task_id, redelivered=True)
     assert again is not None and again.token != first.token and again.job.attempt == 2
     assert again.job.started_at == first.job.started_at  # the first start is kept
-    # A stale heartbeat lets any delivery take it.
+    # A stale heartbeat lets the job's current message take it, never another one.
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
-    third = run_claim(job_id=str(job.pk), task_id="t3", redelivered=False)
-    assert third is not None and third.job.celery_task_id == "t3"
+    assert run_claim(job_id=str(job.pk), task_id="t3", redelivered=False) is None
+    third = run_claim(job_id=str(job.pk), task_id=job.celery_task_id, redelivered=False)
+    assert third is not None and third.job.attempt == 3
     first.interval = 0  # flush inline (no ticker here): the write finds the job taken
     with pytest.raises(JobSuperseded):
         first.progress(1, 2, "")

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from taskstream.conf import conf
 from taskstream.hub.cursors_api import latest_cursor
 from taskstream.jobs import job_cancel, job_retry, job_start
 from taskstream.jobs.exceptions import (
@@ -97,6 +98,7 @@ def test_redelivered_message_takes_over_and_the_old_run_cannot_finish(owner):
     assert job.result == "fresh"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_terminal_events_are_published_once(owner):
     job = start(owner)
     run = claim(job)
@@ -188,6 +190,21 @@ def test_reaper_requeues_a_running_job_whose_heartbeat_stopped(owner):
     assert run is not None and run.job.attempt == 2
 
 
+def test_reaper_sends_again_a_queued_job_whose_message_is_gone(owner):
+    job = start(owner)
+    old_task = job.celery_task_id
+    assert job_reap() == 0  # just queued: its message is on its way
+    later = timezone.now() + timedelta(seconds=conf.JOB_QUEUED_TIMEOUT + 1)
+    assert job_reap(now=later) == 1
+    job.refresh_from_db()
+    assert job.state == State.QUEUED and job.celery_task_id != old_task
+    assert job_reap(now=later) == 0  # once: the new message gets its own time
+    # The old message, should it turn up, never runs: only the current one claims.
+    assert run_claim(job_id=str(job.pk), task_id=old_task, redelivered=True) is None
+    run = claim(job)
+    assert run is not None and run.job.attempt == 1
+
+
 def test_reaper_leaves_jobs_without_a_task_of_their_own(owner):
     long_ago = timezone.now() - timedelta(hours=1)
     parent = Job.objects.create(owner=owner, kind="pipelines.parent", state=State.RUNNING,
@@ -197,6 +214,7 @@ def test_reaper_leaves_jobs_without_a_task_of_their_own(owner):
     assert parent.state == State.RUNNING
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_result_too_big_for_an_event_still_gets_its_terminal_event(owner, settings):
     settings.TASKSTREAM = {**settings.TASKSTREAM, "MAX_EVENT_BYTES": 2048}
     job = start(owner)
@@ -206,3 +224,21 @@ def test_a_result_too_big_for_an_event_still_gets_its_terminal_event(owner, sett
     assert latest_cursor(job.topic) != before
     job.refresh_from_db()
     assert job.result == {"blob": "x" * 5000}  # stored whole; the API serves it
+
+
+def test_a_move_the_table_forbids_raises_and_writes_nothing(owner):
+    from taskstream.jobs import job_move
+
+    job = start(owner)
+    run = claim(job)
+    assert run.succeed({"ok": 1})
+    job.refresh_from_db()
+    before = {f.attname: getattr(job, f.attname) for f in Job._meta.concrete_fields}
+    for target in (State.RUNNING, State.RETRYING, State.FAILED, State.CANCELLED):
+        with pytest.raises(IllegalTransition, match=f"a succeeded job cannot become {target}"):
+            job_move(job=job, target=target)
+    # Asking for a source the table does not have is refused before any query.
+    with pytest.raises(IllegalTransition):
+        job_move(job=job, target=State.SUCCEEDED, only_from=[State.QUEUED])
+    job.refresh_from_db()
+    assert {f.attname: getattr(job, f.attname) for f in Job._meta.concrete_fields} == before

@@ -19,15 +19,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from taskstream.conf import conf
-from taskstream.jobs import events, statements
+from taskstream.jobs import events, transitions
 from taskstream.jobs.event_batch import job_publish_events
-from taskstream.jobs.exceptions import JobCancelled, JobSuperseded
+from taskstream.jobs.exceptions import IllegalTransition, JobCancelled, JobSuperseded
 from taskstream.jobs.models import Job
+from taskstream.jobs.outage import UNREACHABLE, discard_connection, retry_unreachable
 from taskstream.jobs.snapshot import job_snapshot
 from taskstream.jobs.states import State
 
@@ -78,8 +77,11 @@ class Run:
         self.start_due = self.last_flush + min(START_HOLD, self.interval)
 
     def _write(self, **values: Any) -> bool:
-        """One conditional UPDATE: whether this run still holds the job (and so wrote)."""
-        return statements.update_run(self.job.pk, self.token, values)
+        """One conditional UPDATE: whether this run still holds the job (and so wrote).
+        Retried while the database is unreachable (a short outage costs a pause)."""
+        return retry_unreachable(
+            lambda: transitions.update_running(self.job.pk, self.token, values),
+            what=f"job {self.job.pk}")
 
     # Progress ------------------------------------------------------------------------
 
@@ -190,8 +192,13 @@ class Run:
         self.raise_if_lost()
         if not self.cancelled and time.monotonic() - self.last_check >= self.interval:
             self.last_check = time.monotonic()
-            row = Job.objects.filter(pk=self.job.pk).values("cancel_requested", "state",
-                                                              "run_token").first()
+            try:
+                row = Job.objects.filter(pk=self.job.pk).values("cancel_requested", "state",
+                                                                  "run_token").first()
+            except UNREACHABLE:
+                # The database is away for now: keep working, look again next time.
+                discard_connection()
+                return
             if row is None or row["state"] != State.RUNNING or row["run_token"] != self.token:
                 self.lost = True
                 self.raise_if_lost()
@@ -201,7 +208,7 @@ class Run:
 
     # The way out ---------------------------------------------------------------------------
 
-    def _finish(self, state: State, event: str, **fields: Any) -> bool:
+    def _finish(self, state: State, **fields: Any) -> bool:
         """Move the job out of ``running`` if this run still holds it; publish once.
 
         Progress still held back by the rate limit goes into the same UPDATE: the final
@@ -213,18 +220,18 @@ class Run:
                 current, total, message = pending
                 fields.update(progress_current=current, progress_total=total,
                               progress_message=message)
-            now = timezone.now()
-            fields.setdefault("finished_at", now)
-            updated = self._write(state=state, run_token="", updated_at=now,
-                                  heartbeat_at=None, **fields)
-            if not updated:
+            fields.update(run_token="", heartbeat_at=None)
+            held = [] if self.start_event is None else [(events.STARTED, self.start_event)]
+            try:
+                moved = retry_unreachable(lambda: transitions.move(
+                    self.job, state, values=fields, only_from=(State.RUNNING,),
+                    token=self.token, refresh=False, held=held), what=f"job {self.job.pk}")
+            except IllegalTransition:
+                moved = False  # finished or cancelled meanwhile by someone else
+            if not moved:
                 self.lost = True
                 return False
-            for name, value in fields.items():
-                setattr(self.job, name, value)
-            self.job.state, self.job.run_token, self.job.updated_at = state, "", now
-            self.job.heartbeat_at = None
-            self._publish(event)
+            self.start_event = None
         return True
 
     def succeed(self, result: Any) -> bool:
@@ -233,65 +240,48 @@ class Run:
             result = json.loads(json.dumps(result, cls=DjangoJSONEncoder))
         except (TypeError, ValueError) as exc:
             return self.fail(TypeError(f"the job's result is not JSON serializable: {exc}"))
-        return self._finish(State.SUCCEEDED, events.SUCCEEDED, result=result,
-                            **error_fields(None))
+        return self._finish(State.SUCCEEDED, result=result, **error_fields(None))
 
     def fail(self, exc: BaseException) -> bool:
-        return self._finish(State.FAILED, events.FAILED, **error_fields(exc))
+        return self._finish(State.FAILED, **error_fields(exc))
 
     def cancel(self) -> bool:
-        return self._finish(State.CANCELLED, events.CANCELLED, cancel_requested=True)
+        return self._finish(State.CANCELLED, cancel_requested=True)
 
     def retrying(self, exc: BaseException | None, eta: datetime) -> bool:
-        return self._finish(State.RETRYING, events.RETRYING, eta=eta, finished_at=None,
-                            **error_fields(exc))
+        return self._finish(State.RETRYING, eta=eta, **error_fields(exc))
 
 
 def run_claim(*, job_id: str, task_id: str, redelivered: bool) -> Run | None:
     """Take the job for this delivery of its task, or ``None`` when it is not ours to run.
 
-    A queued or retrying job is taken. A running one is taken over only when its run
-    is gone: its heartbeat is stale, or this is its own message delivered again after
-    the worker was lost (acks_late + reject_on_worker_lost, or a broker redelivery).
-    Finished and cancelled jobs are never run again.
+    Only the job's current message may take it (the reaper gives a re-sent job a new task
+    id, so the old message, should it turn up, finds nothing to do). A queued or retrying
+    job is taken. A running one is taken over only when its run is gone: its heartbeat is
+    stale, or this is its own message delivered again after the worker was lost
+    (acks_late + reject_on_worker_lost, or a broker redelivery). Finished and cancelled
+    jobs are never run again. A database that cannot be reached raises (the task sends
+    its message again later rather than dropping it).
     """
     now = timezone.now()
-    stale = now - timedelta(seconds=conf.JOB_HEARTBEAT_TIMEOUT)
-    token = uuid.uuid4().hex
     try:
         job_uuid = uuid.UUID(str(job_id))
     except ValueError:
         logger.warning("task %s names no valid job id (%r)", task_id, job_id)
         return None
-    # One statement where the database can return the row it updated.
-    job: Job | None = statements.claim(pk=job_uuid, token=token, task_id=task_id, now=now,
-                                       stale=stale, redelivered=redelivered,
-                                       values=error_fields(None))
-    if job is NotImplemented:
-        job = _claim_then_read(job_id=job_id, task_id=task_id, token=token, now=now,
-                               stale=stale, redelivered=redelivered)
-    if job is None:
-        logger.info("job %s: delivery of task %s not run (job finished, cancelled or "
-                    "held by a live run)", job_id, task_id)
+    job = transitions.stub(job_uuid)
+    values = {"run_token": uuid.uuid4().hex, "heartbeat_at": now, "eta": None,
+              **error_fields(None)}
+    try:
+        # job.started goes out with the run's next event, or from the ticker in START_HOLD.
+        moved = transitions.move(
+            job, State.RUNNING, values=values, task_id=task_id, redelivered=redelivered,
+            stale_before=now - timedelta(seconds=conf.JOB_HEARTBEAT_TIMEOUT),
+            announce=False, now=now)
+    except IllegalTransition:
+        moved = False
+    if not moved:
+        logger.info("job %s: delivery of task %s not run (job finished, cancelled, re-sent "
+                    "or held by a live run)", job_id, task_id)
         return None
-    # job.started goes out with the run's next event, or from the ticker in START_HOLD.
     return Run(job, announce=not job.cancel_requested)
-
-
-def _claim_then_read(*, job_id: str, task_id: str, token: str, now: datetime,
-                     stale: datetime, redelivered: bool) -> Job | None:
-    takeable = Q(state__in=[State.QUEUED, State.RETRYING]) | Q(state=State.RUNNING,
-                                                              heartbeat_at__lt=stale)
-    if redelivered:
-        takeable |= Q(state=State.RUNNING, celery_task_id=task_id)
-    updated = Job.objects.filter(takeable, pk=job_id).update(
-        state=State.RUNNING, run_token=token, attempt=F("attempt") + 1, heartbeat_at=now,
-        celery_task_id=task_id, started_at=Coalesce(F("started_at"), now), eta=None,
-        updated_at=now, **error_fields(None),
-    )
-    if not updated:
-        return None
-    job = Job.objects.get(pk=job_id)
-    if job.run_token != token:  # taken by a racing delivery between the UPDATE and the read
-        return None
-    return job

@@ -1,7 +1,9 @@
-"""Writes on jobs: start, cancel, retry, reap. Keyword-only, each in a transaction.
+"""Writes on jobs: create, start, cancel, retry, progress of canvas parents, reap.
 
-Enqueueing and events happen in ``transaction.on_commit``: a worker never looks for a
-row that is not committed yet, and nobody hears of a job whose transaction rolled back.
+Keyword-only, each in a transaction. Every state change goes through
+:func:`taskstream.jobs.transitions.move` (the table is the law); enqueueing and events
+happen in ``transaction.on_commit``: a worker never looks for a row that is not committed
+yet, and nobody hears of a job whose transaction rolled back.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import inspect
 import json
 import logging
 import uuid
-from datetime import timedelta
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +23,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from taskstream.conf import conf
-from taskstream.jobs import events
+from taskstream.jobs import events, transitions
+from taskstream.jobs.delivery import JOB_KWARG, job_task_kwargs
 from taskstream.jobs.exceptions import (
     IdempotencyConflict,
     IllegalTransition,
@@ -29,23 +33,24 @@ from taskstream.jobs.exceptions import (
     UnknownJobKind,
 )
 from taskstream.jobs.kinds import get_kind, validate_params
+from taskstream.jobs.lifecycle import error_fields
 from taskstream.jobs.models import Job
-from taskstream.jobs.states import State, sources
+from taskstream.jobs.states import ACTIVE, State
 
 if TYPE_CHECKING:
     from celery import Task
 
 logger = logging.getLogger("taskstream.jobs")
 
-# The keyword argument that carries the job id to the task (LiveTask pops it).
-JOB_KWARG = "taskstream_job"
+__all__ = ["JOB_KWARG", "job_cancel", "job_create", "job_move", "job_progress", "job_reap",
+           "job_retry", "job_start"]
 
 
 def _task(kind: str) -> Task:
     from celery import current_app
 
     from taskstream.jobs.kinds import discover_tasks
-    from taskstream.jobs.tasks import LiveTask
+    from taskstream.jobs.live import LiveTask
 
     discover_tasks()
     task = current_app.tasks.get(kind)
@@ -68,22 +73,21 @@ def _json_params(params: Any) -> dict[str, Any]:
     return data
 
 
-def _enqueue(job: Job) -> None:
-    """Send the job's task; a broker failure fails the job instead of losing it silently."""
+def _send(job_id: Any, kind: str, params: Mapping[str, Any], task_id: str, queue: str) -> None:
+    """Send a run's message. A broker that refuses it leaves the job queued (or retrying)
+    as it is: the reaper sends it again (see :func:`job_reap`), so it is not lost."""
     try:
-        options: dict[str, Any] = {"queue": job.queue} if job.queue else {}
-        _task(job.kind).apply_async(kwargs={**job.params, JOB_KWARG: str(job.id)},
-                                    task_id=job.celery_task_id, **options)
-    except Exception as exc:
-        logger.exception("could not enqueue job %s", job.id)
-        now = timezone.now()
-        if Job.objects.filter(pk=job.pk, state__in=[State.QUEUED, State.RETRYING],
-                              celery_task_id=job.celery_task_id).update(
-                state=State.FAILED, error_type=type(exc).__name__,
-                error_message=f"could not enqueue: {exc}"[:10_000], finished_at=now,
-                updated_at=now):
-            job.refresh_from_db()
-            events.job_publish(job, events.FAILED)
+        options: dict[str, Any] = {"queue": queue} if queue else {}
+        _task(kind).apply_async(kwargs=job_task_kwargs(job_id, params), task_id=task_id,
+                                **options)
+    except Exception:
+        logger.exception("could not enqueue job %s; the reaper sends it again", job_id)
+
+
+def _send_on_commit(job: Job) -> None:
+    # The values as they are now: the caller's instance may change before the commit.
+    transaction.on_commit(partial(_send, job.pk, job.kind, dict(job.params),
+                                  job.celery_task_id, job.queue))
 
 
 def _may_act(job: Job, actor: Any) -> None:
@@ -91,6 +95,26 @@ def _may_act(job: Job, actor: Any) -> None:
         return  # the system itself (admin actions, the shell)
     if not (getattr(actor, "is_staff", False) or actor.pk == job.owner_id):
         raise JobNotAllowed("only the job's owner or staff may do this")
+
+
+def job_create(*, kind: str, owner: Any = None, owner_id: Any = None,
+               params: dict[str, Any] | None = None, parent: Job | None = None,
+               queue: str | None = None, idempotency_key: str | None = None,
+               progress_message: str = "", announce: bool = True) -> Job:
+    """Insert a queued job and (with ``announce``) publish ``job.created`` after the commit.
+
+    Nothing is sent to a worker: :func:`job_start` does that for a job with a task of its
+    own; an app that runs a canvas (pipelines) creates its parent and steps with this.
+    """
+    with transaction.atomic():
+        who = {"owner": owner} if owner is not None else {"owner_id": owner_id}
+        job = Job.objects.create(
+            **who, kind=kind, params=_json_params(params), parent=parent, queue=queue or "",
+            idempotency_key=idempotency_key, celery_task_id=str(uuid.uuid4()),
+            progress_message=progress_message)
+        if announce:
+            transitions.announce_created(job)
+    return job
 
 
 def job_start(*, kind: str, owner: Any, params: dict[str, Any] | None = None,
@@ -120,10 +144,9 @@ def job_start(*, kind: str, owner: Any, params: dict[str, Any] | None = None,
             return existing
     try:
         with transaction.atomic():
-            job = Job.objects.create(owner=owner, kind=kind, params=data, parent=parent,
-                                     idempotency_key=idempotency_key, queue=queue or "",
-                                     celery_task_id=str(uuid.uuid4()))
-            transaction.on_commit(lambda: _announce_and_enqueue(job))
+            job = job_create(kind=kind, owner=owner, params=data, parent=parent,
+                             idempotency_key=idempotency_key, queue=queue)
+            _send_on_commit(job)
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -141,11 +164,6 @@ def _same_key(owner: Any, key: str, kind: str, params: dict[str, Any]) -> Job | 
     return existing
 
 
-def _announce_and_enqueue(job: Job, event: str = events.CREATED) -> None:
-    events.job_publish(job, event)
-    _enqueue(job)
-
-
 def _revoke(task_id: str, *, terminate: bool = False) -> None:
     from celery import current_app
 
@@ -159,19 +177,18 @@ def job_cancel(*, job: Job, actor: Any = None) -> Job:
     """Cancel a job: a queued or retrying one never runs; a running one stops at its next
     checkpoint (or at once, terminated, when its task sets ``terminate_on_cancel``)."""
     _may_act(job, actor)
+    waiting = (State.QUEUED, State.RETRYING)
     for _ in range(3):  # the state may change under us; each try is one conditional UPDATE
         job.refresh_from_db()
-        now = timezone.now()
-        if job.state in (State.QUEUED, State.RETRYING):
-            if Job.objects.filter(pk=job.pk, state=job.state).update(
-                    state=State.CANCELLED, cancel_requested=True, run_token="",
-                    finished_at=now, updated_at=now, eta=None):
-                job.refresh_from_db()
-                transaction.on_commit(partial(_after_cancel, job))
+        if job.state in waiting:
+            if transitions.move(job, State.CANCELLED, only_from=waiting, values={
+                    "cancel_requested": True, "run_token": "", "eta": None}):
+                transaction.on_commit(partial(_revoke, job.celery_task_id))
                 return job
         elif job.state == State.RUNNING:
-            if Job.objects.filter(pk=job.pk, state=State.RUNNING).update(
-                    cancel_requested=True, updated_at=now):
+            # Not a move: the run sees the request at its next checkpoint and ends itself.
+            if transitions.update_running(job.pk, None, {"cancel_requested": True,
+                                                         "updated_at": timezone.now()}):
                 if getattr(_task_or_none(job.kind), "terminate_on_cancel", False):
                     return _terminate(job)
                 job.refresh_from_db()
@@ -179,11 +196,6 @@ def job_cancel(*, job: Job, actor: Any = None) -> Job:
         else:
             raise IllegalTransition(f"a {job.state} job cannot be cancelled")
     raise IllegalTransition("the job kept changing state; try again")
-
-
-def _after_cancel(job: Job, *, terminate: bool = False) -> None:
-    _revoke(job.celery_task_id, terminate=terminate)
-    events.job_publish(job, events.CANCELLED)
 
 
 def _task_or_none(kind: str) -> Task | None:
@@ -194,82 +206,138 @@ def _task_or_none(kind: str) -> Task | None:
 
 
 def _terminate(job: Job) -> Job:
-    now = timezone.now()
-    if Job.objects.filter(pk=job.pk, state=State.RUNNING).update(
-            state=State.CANCELLED, run_token="", finished_at=now, updated_at=now,
-            heartbeat_at=None):
-        job.refresh_from_db()
-        transaction.on_commit(partial(_after_cancel, job, terminate=True))
+    try:
+        moved = transitions.move(job, State.CANCELLED, only_from=(State.RUNNING,),
+                                 values={"run_token": "", "heartbeat_at": None})
+    except IllegalTransition:
+        moved = False  # it finished meanwhile
+    if moved:
+        transaction.on_commit(partial(_revoke, job.celery_task_id, terminate=True))
     else:
         job.refresh_from_db()
     return job
 
 
-def job_retry(*, job: Job, actor: Any = None) -> Job:
-    """Queue a failed or cancelled job again (owner or staff); emits ``job.retrying``."""
+def _fresh_run_fields() -> dict[str, Any]:
+    """What a job queued again starts from: a new message, no result, error or progress."""
+    return {"celery_task_id": str(uuid.uuid4()), "run_token": "", "cancel_requested": False,
+            "result": None, "progress_current": 0, "progress_total": None,
+            "progress_message": "", "eta": None, "heartbeat_at": None, **error_fields(None)}
+
+
+def job_retry(*, job: Job, actor: Any = None, send: bool = True,
+              rerun_succeeded: bool = False) -> Job:
+    """Queue a failed or cancelled job again (owner or staff); emits ``job.retrying``.
+
+    For a canvas that sends its steps itself: ``send=False`` leaves sending the message to
+    it, ``rerun_succeeded`` queues a succeeded step again (its output was lost).
+    """
     _may_act(job, actor)
     if _task_or_none(job.kind) is None:
         # A canvas parent (a pipeline) has no task of its own: its owner app retries it.
         raise IllegalTransition(f"a {job.kind!r} job is retried through its own app")
-    now = timezone.now()
-    task_id = str(uuid.uuid4())
     with transaction.atomic():
-        updated = Job.objects.filter(pk=job.pk, state__in=sources(State.QUEUED)).update(
-            state=State.QUEUED, celery_task_id=task_id, run_token="", cancel_requested=False,
-            result=None, error_type="", error_message="", error_traceback="",
-            progress_current=0, progress_total=None, progress_message="", finished_at=None,
-            eta=None, heartbeat_at=None, updated_at=now)
-        job.refresh_from_db()
-        if not updated:
+        try:
+            waiting = (State.FAILED, State.CANCELLED)
+            moved = transitions.move(job, State.QUEUED, values=_fresh_run_fields(),
+                                     only_from=(*waiting, State.SUCCEEDED) if rerun_succeeded
+                                     else waiting)
+        except IllegalTransition:
+            moved = False
+        if not moved:
+            job.refresh_from_db()
             raise IllegalTransition(f"a {job.state} job cannot be retried")
-        transaction.on_commit(partial(_announce_and_enqueue, job, events.RETRYING))
+        if send:
+            _send_on_commit(job)
     return job
+
+
+def job_move(*, job: Job, target: State, values: Mapping[str, Any] | None = None,
+             only_from: Collection[str] | None = None) -> bool:
+    """Move a job that has no task of its own (a canvas parent such as a pipeline) to
+    ``target``, with ``values``, and announce it after the commit; whether it moved.
+
+    The table decides (:mod:`taskstream.jobs.states`): :class:`IllegalTransition` when
+    the job's state may not become ``target``. ``job`` is reloaded when it moved.
+    """
+    return transitions.move(job, target, values=values, only_from=only_from)
+
+
+def job_progress(*, job: Job, current: int = 0, total: int | None = None,
+                 message: str = "") -> bool:
+    """Store a running job's progress (and heartbeat) and publish ``job.progress``; for
+    jobs whose progress is not reported by a run of their own (a canvas parent)."""
+    now = timezone.now()
+    if not transitions.update_running(job.pk, None, {
+            "progress_current": current, "progress_total": total,
+            "progress_message": message[:500], "heartbeat_at": now, "updated_at": now}):
+        return False
+    job.refresh_from_db()
+    events.job_publish(job, events.PROGRESS)
+    return True
 
 
 WORKER_LOST = "WorkerLost"
 
 
-def job_reap() -> int:
-    """Re-queue running jobs whose heartbeat stopped, and retries whose message was lost.
+def job_reap(*, now: datetime | None = None) -> int:
+    """Send again the jobs whose run or message was lost; the number of jobs sent.
 
-    Beat runs this every ``JOB_REAPER_INTERVAL`` seconds. Each job moves with a
-    conditional UPDATE, so two reapers never re-queue the same job twice; the new run
-    gets a new task id, so a late redelivery of the old message finds nothing to do.
+    Beat runs this every ``JOB_REAPER_INTERVAL`` seconds (``now``: reap as of that time).
+
+    * a running job whose heartbeat is older than ``JOB_HEARTBEAT_TIMEOUT`` (its worker
+      died) becomes retrying, with ``job.retrying`` and the error ``WorkerLost``;
+    * a retrying job whose next run is that much overdue (its retry message was lost);
+    * a top-level queued job not claimed for ``JOB_QUEUED_TIMEOUT`` (its message was
+      taken by a killed worker, lost in a broker restart, or never sent because the web
+      process died after the commit). Steps of a canvas are its parent app's to send.
+
+    Each gets a new task id, with a conditional UPDATE on the old one: two reapers never
+    send a job twice, and the old message, should it turn up, is not run (a claim takes
+    only the current task id). So a job never runs twice at once.
     """
-    now = timezone.now()
+    now = now or timezone.now()
     stale = now - timedelta(seconds=conf.JOB_HEARTBEAT_TIMEOUT)
+    unclaimed = now - timedelta(seconds=conf.JOB_QUEUED_TIMEOUT)
     candidates = Job.objects.filter(
         Q(state=State.RUNNING, heartbeat_at__lt=stale)
         | Q(state=State.RUNNING, heartbeat_at__isnull=True, updated_at__lt=stale)
         | Q(state=State.RETRYING, eta__lt=stale)
+        | Q(state=State.QUEUED, parent__isnull=True, updated_at__lt=unclaimed)
     # A canvas parent (a pipeline) has no run of its own: it lives while its children do.
-    ).exclude(children__state__in=[State.QUEUED, State.RUNNING, State.RETRYING]).values_list(
+    ).exclude(children__state__in=list(ACTIVE)).values_list(
         "pk", "state", "celery_task_id", "kind")[:500]
     count = 0
     for pk, state, old_task_id, kind in candidates:
         if _task_or_none(kind) is None:
             continue  # no LiveTask runs this kind: nothing to send again
         task_id = str(uuid.uuid4())
-        lost = state == State.RUNNING
-        fields: dict[str, Any] = {"state": State.RETRYING, "run_token": "", "eta": now,
-                                  "celery_task_id": task_id, "updated_at": now}
-        if lost:
-            fields |= {"error_type": WORKER_LOST, "error_traceback": "",
-                       "error_message": "the worker running this job stopped sending "
-                                        "heartbeats; it runs again"}
-        still = Q(pk=pk, state=state, celery_task_id=old_task_id)
-        if lost:  # unless it came back to life since the SELECT
-            still &= Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True)
-        if not Job.objects.filter(still).update(**fields):
-            continue
-        job = Job.objects.get(pk=pk)
-        if job.cancel_requested:
-            job_cancel(job=job)
-            continue
-        if lost:
-            events.job_publish(job, events.RETRYING)
-        _enqueue(job)
+        job = transitions.stub(pk)
+        if state == State.RUNNING:
+            try:
+                moved = transitions.move(
+                    job, State.RETRYING, only_from=(State.RUNNING,), task_id=old_task_id,
+                    stale_before=stale, now=now, values={
+                        "run_token": "", "eta": now, "celery_task_id": task_id,
+                        "error_type": WORKER_LOST, "error_traceback": "",
+                        "error_message": "the worker running this job stopped sending "
+                                         "heartbeats; it runs again"})
+            except IllegalTransition:
+                moved = False
+            if not moved:
+                continue  # it finished, or came back to life, since the SELECT
+            if job.cancel_requested:
+                job_cancel(job=job)
+                continue
+        else:
+            # Not a move: the same state with a new message (and the next look due later).
+            if not Job.objects.filter(pk=pk, state=state, celery_task_id=old_task_id).update(
+                    celery_task_id=task_id, updated_at=now,
+                    eta=now if state == State.RETRYING else None):
+                continue
+            job = Job.objects.get(pk=pk)
+        _send(job.pk, job.kind, job.params, job.celery_task_id, job.queue)
         count += 1
     if count:
-        logger.warning("reaper re-queued %d job(s)", count)
+        logger.warning("reaper sent %d job(s) again", count)
     return count

@@ -27,12 +27,17 @@ ACTIVE = frozenset({State.QUEUED, State.RUNNING, State.RETRYING})
 
 # target -> states it may be entered from
 SOURCES: dict[State, frozenset[State]] = {
-    State.QUEUED: frozenset({State.FAILED, State.CANCELLED}),
+    # succeeded -> queued only for a canvas step whose output was lost (pipelines' retry);
+    # job_retry queues failed and cancelled jobs only.
+    State.QUEUED: frozenset({State.FAILED, State.CANCELLED, State.SUCCEEDED}),
     # running -> running: a redelivered message (worker lost) takes the job over.
     State.RUNNING: frozenset({State.QUEUED, State.RETRYING, State.RUNNING}),
     State.RETRYING: frozenset({State.RUNNING}),
     State.SUCCEEDED: frozenset({State.RUNNING}),
-    State.FAILED: frozenset({State.RUNNING, State.RETRYING}),
+    # queued -> failed: a job that could never start, e.g. a pipeline whose launch the
+    # broker refused. (A plain job's refused enqueue is not a failure: it stays queued and
+    # the reaper sends it again.)
+    State.FAILED: frozenset({State.QUEUED, State.RUNNING, State.RETRYING}),
     State.CANCELLED: frozenset({State.QUEUED, State.RUNNING, State.RETRYING}),
 }
 

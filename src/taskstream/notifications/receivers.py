@@ -20,19 +20,12 @@ from celery.signals import task_failure, task_success
 logger = logging.getLogger("taskstream.notifications")
 
 
-def _job_id(task: Any, kwargs: dict[str, Any] | None) -> str | None:
-    from taskstream.jobs.services import JOB_KWARG
-
-    if kwargs is None:
-        kwargs = getattr(task.request, "kwargs", None) or {}
-    job_id = kwargs.get(JOB_KWARG)
-    return str(job_id) if job_id else None
-
-
 def _notify(task: Any, kwargs: dict[str, Any] | None) -> None:
     if not getattr(task, "notify_owner", False):
         return
-    job_id = _job_id(task, kwargs)
+    from taskstream.jobs import job_id_of
+
+    job_id = job_id_of(task, kwargs)
     if job_id is None:
         return
     from taskstream.notifications.services import notification_job_finished

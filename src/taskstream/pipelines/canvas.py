@@ -12,8 +12,8 @@ from typing import Any
 from celery import chain, chord, group
 from celery.canvas import Signature
 
+from taskstream.jobs.delivery import job_task_kwargs
 from taskstream.jobs.models import Job
-from taskstream.jobs.services import JOB_KWARG
 from taskstream.jobs.states import State
 from taskstream.pipelines.models import Chunk, Pipeline
 from taskstream.pipelines.services import AGGREGATE, RENDER, SPLIT, VALIDATE
@@ -25,8 +25,8 @@ def step_signature(pipeline: Pipeline, job: Job, **kwargs: Any) -> Signature:
     options: dict[str, Any] = {"task_id": job.celery_task_id}
     if pipeline.queue:
         options["queue"] = pipeline.queue
-    return current_app.signature(job.kind, kwargs={"pipeline": str(pipeline.pk), **kwargs,
-                                                   JOB_KWARG: str(job.pk)},
+    return current_app.signature(job.kind, kwargs=job_task_kwargs(
+                                     job.pk, {"pipeline": str(pipeline.pk), **kwargs}),
                                  immutable=True, **options)
 
 

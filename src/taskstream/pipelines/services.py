@@ -1,8 +1,9 @@
 """Writes on pipelines: uploads, start, roll-up, the way out (complete, fail, cancel), retry.
 
-The pipeline's own state is its parent ``Job``'s: moved here with conditional UPDATEs like
-the jobs services do, and announced with the same ``job.*`` events, so a page that shows
-jobs shows pipelines too. Each step and chunk is a child job run by a ``LiveTask``.
+The pipeline's own state is its parent ``Job``'s, moved through the jobs app's services
+(``job_move``, ``job_progress``: the jobs' state table decides) and announced with the same
+``job.*`` events, so a page that shows jobs shows pipelines too. Each step and chunk is a
+child job run by a ``LiveTask``.
 """
 
 from __future__ import annotations
@@ -12,22 +13,21 @@ import logging
 import threading
 import time
 import unicodedata
-import uuid
 from functools import partial
 from typing import IO, Any
 
 from celery import signature
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
 from taskstream.conf import conf
-from taskstream.jobs import events
+from taskstream.jobs.exceptions import IllegalTransition
 from taskstream.jobs.lifecycle import error_fields
 from taskstream.jobs.models import Job
-from taskstream.jobs.services import job_cancel
+from taskstream.jobs.services import job_cancel, job_create, job_move, job_progress, job_retry
 from taskstream.jobs.states import ACTIVE, State
 from taskstream.outbox import outbox_publish
 from taskstream.pipelines import storage as files
@@ -109,8 +109,8 @@ def upload_create(*, owner: Any, file: IO[bytes],
 # Start ---------------------------------------------------------------------------------------
 
 def _child(parent: Job, kind: str, params: dict[str, Any], queue: str) -> Job:
-    return Job.objects.create(owner_id=parent.owner_id, kind=kind, params=params, parent=parent,
-                              queue=queue, celery_task_id=str(uuid.uuid4()))
+    return job_create(owner_id=parent.owner_id, kind=kind, params=params, parent=parent,
+                      queue=queue, announce=False)
 
 
 def pipeline_start(*, upload: Upload, owner: Any, kind: str = "summary", force: bool = False,
@@ -131,22 +131,16 @@ def pipeline_start(*, upload: Upload, owner: Any, kind: str = "summary", force: 
         if previous is not None:
             return previous, False
     with transaction.atomic():
-        parent = Job.objects.create(owner=owner, kind=PIPELINE_KIND, queue=queue or "",
-                                    params={"upload": str(upload.pk), "kind": kind},
-                                    celery_task_id=str(uuid.uuid4()),
-                                    progress_message="queued")
+        # Announced (job.created) after the commit, before the launch below is sent.
+        parent = job_create(owner=owner, kind=PIPELINE_KIND, queue=queue or "",
+                            params={"upload": str(upload.pk), "kind": kind},
+                            progress_message="queued")
         pipeline = Pipeline.objects.create(owner=owner, upload=upload, job=parent, kind=kind,
                                            queue=queue or "")
         for step in STEPS:
             _child(parent, step, {"pipeline": str(pipeline.pk)}, queue or "")
-        transaction.on_commit(partial(_announce_and_launch, pipeline, events.CREATED))
+        transaction.on_commit(partial(_send_launch, pipeline))
     return pipeline, True
-
-
-def _announce_and_launch(pipeline: Pipeline, event: str) -> None:
-    pipeline.job.refresh_from_db()
-    events.job_publish(pipeline.job, event)
-    _send_launch(pipeline)
 
 
 def _send_launch(pipeline: Pipeline) -> None:
@@ -161,23 +155,24 @@ def _send_launch(pipeline: Pipeline) -> None:
 
 # Parent state --------------------------------------------------------------------------------
 
-def _parent_move(job_id: Any, sources: list[str], event: str | None, **fields: Any) -> bool:
-    now = timezone.now()
-    fields.setdefault("updated_at", now)
-    if not Job.objects.filter(pk=job_id, state__in=sources).update(**fields):
+def _parent_move(job_id: Any, sources: list[str], state: State, **fields: Any) -> bool:
+    """Move the parent job through the jobs app (which announces it after the commit);
+    whether it moved. ``finished_at``, ``updated_at``, the attempt are the jobs app's."""
+    for name in ("finished_at", "updated_at"):
+        fields.pop(name, None)
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
         return False
-    if event is not None:
-        job = Job.objects.get(pk=job_id)
-        transaction.on_commit(partial(events.job_publish, job, event))
-    return True
+    try:
+        return job_move(job=job, target=state, values=fields, only_from=sources)
+    except IllegalTransition:
+        return False
 
 
 def pipeline_mark_running(*, pipeline: Pipeline, message: str) -> None:
     """The first step started: the parent job is running (heartbeat kept by its children)."""
-    now = timezone.now()
-    if not _parent_move(pipeline.job_id, [State.QUEUED], events.STARTED, state=State.RUNNING,
-                        started_at=now, heartbeat_at=now, attempt=F("attempt") + 1,
-                        progress_message=message):
+    if not _parent_move(pipeline.job_id, [State.QUEUED], State.RUNNING,
+                        heartbeat_at=timezone.now(), progress_message=message):
         pipeline_progress(pipeline=pipeline, message=message)
 
 
@@ -215,20 +210,12 @@ def pipeline_rollup(*, pipeline: Pipeline, force: bool = False) -> None:
     done = counts["done"] or 0
     total = pipeline.total_rows or 0
     message = f"processing: {counts['finished']} of {counts['chunks']} chunks done"
-    now = timezone.now()
-    if Job.objects.filter(pk=pipeline.job_id, state=State.RUNNING).update(
-            progress_current=done, progress_total=total, progress_message=message,
-            heartbeat_at=now, updated_at=now):
-        events.job_publish(Job.objects.get(pk=pipeline.job_id), events.PROGRESS)
+    job_progress(job=pipeline.job, current=done, total=total, message=message)
 
 
 def pipeline_progress(*, pipeline: Pipeline, message: str, current: int = 0,
                       total: int | None = None) -> None:
-    now = timezone.now()
-    if Job.objects.filter(pk=pipeline.job_id, state=State.RUNNING).update(
-            progress_current=current, progress_total=total, progress_message=message,
-            heartbeat_at=now, updated_at=now):
-        events.job_publish(Job.objects.get(pk=pipeline.job_id), events.PROGRESS)
+    job_progress(job=pipeline.job, current=current, total=total, message=message)
 
 
 def report_url(pipeline: Pipeline, ext: str) -> str:
@@ -248,10 +235,10 @@ def pipeline_complete(*, pipeline: Pipeline) -> bool:
     # One transaction: the job's success, the notification and report.ready are stored
     # together, and the event goes out after the commit (or with the relay), never lost.
     with transaction.atomic():
-        if not _parent_move(pipeline.job_id, [State.RUNNING], events.SUCCEEDED,
-                            state=State.SUCCEEDED, result=result, finished_at=timezone.now(),
-                            progress_current=total, progress_total=total, heartbeat_at=None,
-                            progress_message="report ready", **error_fields(None)):
+        if not _parent_move(pipeline.job_id, [State.RUNNING], State.SUCCEEDED,
+                            result=result, progress_current=total, progress_total=total,
+                            heartbeat_at=None, progress_message="report ready",
+                            **error_fields(None)):
             return False
         # The notifications app (if installed) stores the owner's notification from this.
         report_ready.send(sender=Pipeline, pipeline=pipeline, payload=payload)
@@ -283,9 +270,8 @@ def pipeline_fail(*, pipeline_id: str, exc: BaseException, where: str) -> bool:
     # Children first: whoever sees the pipeline failed sees its queued steps cancelled.
     _cancel_queued_children(pipeline.job_id)
     # The message said what it was doing ("aggregating"); now it says it stopped.
-    return _parent_move(pipeline.job_id, [State.QUEUED, State.RUNNING], events.FAILED,
-                        state=State.FAILED, finished_at=timezone.now(), heartbeat_at=None,
-                        progress_message="failed", **fields)
+    return _parent_move(pipeline.job_id, [State.QUEUED, State.RUNNING], State.FAILED,
+                        heartbeat_at=None, progress_message="failed", **fields)
 
 
 # Cancel and retry ----------------------------------------------------------------------------
@@ -311,9 +297,8 @@ def pipeline_cancel(*, pipeline: Pipeline, actor: Any = None) -> Pipeline:
 
 def _cancel(pipeline: Pipeline) -> bool:
     with transaction.atomic():
-        moved = _parent_move(pipeline.job_id, [State.QUEUED, State.RUNNING], events.CANCELLED,
-                             state=State.CANCELLED, cancel_requested=True,
-                             finished_at=timezone.now(), heartbeat_at=None,
+        moved = _parent_move(pipeline.job_id, [State.QUEUED, State.RUNNING], State.CANCELLED,
+                             cancel_requested=True, heartbeat_at=None,
                              progress_message="cancelled")
         if not moved:
             return False
@@ -358,19 +343,19 @@ def pipeline_retry(*, pipeline: Pipeline, actor: Any = None) -> Pipeline:
         raise PipelineBusy("steps of this pipeline are still running; retry when they stop")
     lost = _lost_outputs(pipeline)  # before the transaction: storage calls may be slow
     with transaction.atomic():
-        if not _parent_move(pipeline.job_id, [State.FAILED, State.CANCELLED], events.RETRYING,
-                            state=State.QUEUED, cancel_requested=False, finished_at=None,
-                            result=None, progress_message="queued again", **error_fields(None)):
+        if not _parent_move(pipeline.job_id, [State.FAILED, State.CANCELLED], State.QUEUED,
+                            cancel_requested=False, result=None,
+                            progress_message="queued again", **error_fields(None)):
             pipeline.job.refresh_from_db()
             from taskstream.jobs.exceptions import IllegalTransition
 
             raise IllegalTransition(f"a {pipeline.job.state} pipeline cannot be retried")
+        # Failed and cancelled steps, and succeeded ones whose output is gone, are queued
+        # again through the jobs app; the canvas sends them.
         for child in Job.objects.filter(Q(parent_id=pipeline.job_id),
-                                        ~Q(state=State.SUCCEEDED) | Q(pk__in=lost)):
-            Job.objects.filter(pk=child.pk, state=child.state).update(
-                state=State.QUEUED, celery_task_id=str(uuid.uuid4()), run_token="",
-                cancel_requested=False, finished_at=None, eta=None, heartbeat_at=None,
-                progress_current=0, updated_at=timezone.now(), **error_fields(None))
+                                        Q(state__in=[State.FAILED, State.CANCELLED])
+                                        | Q(pk__in=lost, state=State.SUCCEEDED)):
+            job_retry(job=child, send=False, rerun_succeeded=True)
         Chunk.objects.filter(pipeline=pipeline).exclude(job__state=State.SUCCEEDED).update(
             done_rows=0)
         transaction.on_commit(partial(_send_launch, pipeline))
