@@ -125,7 +125,7 @@ def prepare_database() -> None:
     from django.core.management import call_command
     from django.db import connections
 
-    from example.views import DEMO_USERNAME
+    from example.auth import DEMO_USERNAME
     from taskstream.health import describe_error
 
     print("taskstream: applying migrations", flush=True)
@@ -140,6 +140,15 @@ def prepare_database() -> None:
             user.set_password("demo")
             user.save(update_fields=["password"])
         print("taskstream: demo user: demo / demo (DEBUG only)", flush=True)
+    else:
+        # A database carried over from a dev stack must not keep a known password
+        # (example.auth refuses the account too, whatever its password).
+        demo = get_user_model().objects.filter(username=DEMO_USERNAME, is_active=True).first()
+        if demo is not None:
+            demo.set_unusable_password()
+            demo.is_active = False
+            demo.save(update_fields=["password", "is_active"])
+            print("taskstream: demo user disabled (DEBUG is off)", flush=True)
     # Honcho forks its process runners from here: they must not inherit an open connection.
     connections.close_all()
 

@@ -70,7 +70,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "example.security.ContentSecurityPolicyMiddleware",
 ]
+
+if not DEBUG:
+    # Production: HTTPS only (example.security checks each at start-up). Behind a proxy
+    # that terminates TLS, it must set X-Forwarded-Proto (and strip the client's).
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 ROOT_URLCONF = "example.urls"
 ASGI_APPLICATION = "example.asgi.application"
@@ -114,8 +123,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 # Django's ModelBackend with sign-in throttles (per client address and per account) in
-# front of the password check.
-AUTHENTICATION_BACKENDS = ["taskstream.throttle.ThrottleBackend"]
+# front of the password check; the demo account is refused when DEBUG is off.
+AUTHENTICATION_BACKENDS = ["example.auth.DemoBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

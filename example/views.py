@@ -16,11 +16,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from example.auth import DEMO_USERNAME
 from example.signup_form import SignupForm
 from taskstream.notifications.services import email_welcome_schedule
 from taskstream.throttle import signup_slot_take
-
-DEMO_USERNAME = "demo"
 
 
 @login_required
