@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
 from django.db import connections
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from taskstream.testing import ServerProcess
 
@@ -62,16 +62,14 @@ async def test_every_demo_page_runs_under_the_policy(make_user: Any, login: Any,
         response = await page.goto(live_site.http_url + path)
         assert response is not None and response.status == 200, path
         assert "script-src 'self' 'nonce-" in response.headers["content-security-policy"]
-        await page.wait_for_load_state("networkidle")
         assert await page.evaluate("window.__csp") == [], path
     await login(context, user)
     for path in signed_in:
         response = await page.goto(live_site.http_url + path)
         assert response is not None and response.status == 200, path
         assert "content-security-policy" in response.headers, path
-        await page.wait_for_load_state("networkidle")
         assert await page.evaluate("window.__csp") == [], path
     # The live page's inline module ran and its hub socket opened (connect-src 'self').
     await page.goto(live_site.http_url + "/live/")
-    await page.wait_for_function("document.getElementById('state').dataset.state === 'open'")
+    await expect(page.locator("#state")).to_have_attribute("data-state", "open")
     assert [line for line in console if "Content Security Policy" in line] == []
