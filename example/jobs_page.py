@@ -81,6 +81,15 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
     })
 
 
+def _audit_of(job: Any) -> list[Any] | None:
+    """Who cancelled or retried the job (the ops app's trail), when that app is installed."""
+    if not apps.is_installed("taskstream.ops"):
+        return None
+    from taskstream.ops.selectors import audit_for
+
+    return audit_for(target_type="job", target_id=str(job.pk))
+
+
 def _pipeline_of(job: Any) -> Any:
     """The pipeline a parent job runs, so its page can link there (its retry lives there)."""
     if not apps.is_installed("taskstream.pipelines"):
@@ -108,6 +117,7 @@ def job_page_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
         "params": json.dumps(job.params, indent=2, sort_keys=True),
         "listed": job.kind in kinds,
         "pipeline": _pipeline_of(job),
+        "audit": _audit_of(job),
         "initial": {
             "job": {**detail, "label": job_kind_label(job.kind)},
             "listed": job.kind in kinds,

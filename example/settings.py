@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "taskstream.jobs",
     "taskstream.pipelines",
     "taskstream.periodic",
+    "taskstream.ops",
     "example",
 ]
 

@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from example import jobs_page, live, pipelines_page, rooms_views, views
+from example import jobs_page, live, ops_pages, pipelines_page, rooms_views, views
 from taskstream.api import api
 
 urlpatterns = [
@@ -23,6 +23,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/", jobs_page.job_page_detail, name="job"),
     path("pipelines/", pipelines_page.pipelines_page, name="pipelines"),
     path("schedules/", pipelines_page.schedules_page, name="schedules"),
+    path("ops/audit/", ops_pages.audit, name="ops-audit"),
     path("rooms/", rooms_views.rooms_page, name="rooms"),
     path("rooms/<slug:slug>/", rooms_views.room_page, name="room"),
     path("rooms/<slug:slug>/members/", rooms_views.room_member_add, name="room-member-add"),

@@ -28,6 +28,7 @@ from taskstream.jobs.schemas import (
     JobPageOut,
     JobStartIn,
 )
+from taskstream.jobs.signals import job_action
 from taskstream.jobs.snapshot import job_snapshot
 
 router = Router(tags=["jobs"])
@@ -46,6 +47,12 @@ def _own_job(request: HttpRequest, job_id: str) -> Job:
 
 def _out(request: HttpRequest, job: Job) -> dict[str, Any]:
     return job_snapshot(job, with_traceback=bool(getattr(request.user, "is_staff", False)))
+
+
+def _acted(job: Job, request: HttpRequest, action: str, *, refused: str | None = None) -> None:
+    # Listeners (the ops app's audit trail) hear of every cancel and retry asked for here.
+    job_action.send(sender=Job, job=job, actor=request.user, action=action,
+                    outcome="refused" if refused is not None else "ok", detail=refused or "")
 
 
 @router.get("/jobs/kinds/", response=list[JobKindOut])
@@ -123,7 +130,9 @@ def job_cancel(request: HttpRequest, job_id: str) -> dict[str, Any]:
     try:
         with transaction.atomic():
             job = services.job_cancel(job=job, actor=request.user)
+            _acted(job, request, "cancel")
     except IllegalTransition as exc:
+        _acted(job, request, "cancel", refused=str(exc))
         raise ApiError(409, "not_cancellable", str(exc)) from None
     return _out(request, job)
 
@@ -133,7 +142,10 @@ def job_retry(request: HttpRequest, job_id: str) -> Status[dict[str, Any]]:
     """Queue a failed or cancelled job again."""
     job = _own_job(request, job_id)
     try:
-        job = services.job_retry(job=job, actor=request.user)
+        with transaction.atomic():
+            job = services.job_retry(job=job, actor=request.user)
+            _acted(job, request, "retry")
     except IllegalTransition as exc:
+        _acted(job, request, "retry", refused=str(exc))
         raise ApiError(409, "not_retryable", str(exc)) from None
     return Status(202, _out(request, job))

@@ -1,0 +1,22 @@
+"""What the ops app hears from the others: the jobs API's cancel and retry (audited)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskstream.ops.models import AuditRecord
+
+
+def _job_action(sender: Any, *, job: Any, actor: Any, action: str, outcome: str,
+                detail: str = "", **kwargs: Any) -> None:
+    from taskstream.ops.services import audit_record
+
+    audit_record(actor=actor, action=f"job.{action}", target_type="job",
+                 target_id=str(job.pk), source=AuditRecord.Source.API, outcome=outcome,
+                 detail=detail)
+
+
+def connect() -> None:
+    from taskstream.jobs.signals import job_action
+
+    job_action.connect(_job_action, weak=False, dispatch_uid="taskstream.ops.audit")
