@@ -100,10 +100,10 @@ class Subscription:
         A subscription still on its first catch-up has no position to resync from yet
         (an empty epoch would read as a ``gap``): it resyncs once that catch-up is done.
         """
-        if self.phase == _STARTING:
+        if self.phase != _LIVE:
+            # Still on its first catch-up, or on a resync whose read may predate the new
+            # Pub/Sub connection: run one more resync when that is done.
             self.stale = True
-            return
-        if self.phase == _RESYNCING:
             return
         self.phase = _RESYNCING
         if self.buffer is None:
@@ -165,9 +165,6 @@ class Subscriptions:
                 else:
                     fanout.leave_nowait(topic, sub)
             raise
-        if sub.stale and sub.active:
-            sub.stale = False
-            sub.resync()
 
     async def catch_up(self, sub: Subscription, since: Cursor | None, *, announce: bool = False,
                        frame_id: int | str | None = None,
@@ -207,6 +204,9 @@ class Subscriptions:
         sub.phase = _LIVE
         for sid, event in buffered:
             sub.deliver(sid, event)
+        if sub.stale and sub.active:  # the Pub/Sub reconnected while we read: once more
+            sub.stale = False
+            sub.resync()
 
     async def _replay(self, sub: Subscription, since: Cursor, target: StreamId,
                       raw: list[Any]) -> None:
@@ -252,20 +252,16 @@ class Subscriptions:
         resubscribes with its last cursor, so it still gets every event or a ``gap``.
         """
         delay = 0.1
-        try:
-            for _attempt in range(6):
-                try:
-                    await get_fanout().ready(sub.topic)
-                    await self.catch_up(sub, Cursor(sub.epoch, sub.last))
-                    return
-                except Exception as exc:
-                    logger.warning("hub: resync of %s failed (%s); retrying", sub.topic, exc)
-                    await asyncio.sleep(delay)
-                    delay *= 2
-            self.out.close(p.CLOSE_TRY_AGAIN)
-        finally:
-            if sub.phase == _RESYNCING:
-                sub.phase = _LIVE
+        for _attempt in range(6):
+            try:
+                await get_fanout().ready(sub.topic)
+                await self.catch_up(sub, Cursor(sub.epoch, sub.last))
+                return
+            except Exception as exc:
+                logger.warning("hub: resync of %s failed (%s); retrying", sub.topic, exc)
+                await asyncio.sleep(delay)
+                delay *= 2
+        self.out.close(p.CLOSE_TRY_AGAIN)
 
     def unsubscribe(self, topic: str) -> None:
         sub = self.subs.pop(topic, None)
