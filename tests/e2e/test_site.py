@@ -13,6 +13,7 @@ from django.db import connections
 from playwright.async_api import Page, expect
 
 from taskstream.jobs import job_start
+from taskstream.notifications.services import notification_create
 from taskstream.pipelines.services import pipeline_start, upload_create
 from tests.pipelines.cleanup import remove_pipeline_files  # noqa: F401
 from tests.pipelines.data import make_csv
@@ -63,6 +64,8 @@ def _pipeline(user: Any) -> str:
 async def test_every_page_passes_the_axe_audit(make_user, login, new_context, live_site):
     user = await sync_to_async(make_user)(is_staff=True)
     job = await sync_to_async(job_start)(kind="demo.slow", owner=user)
+    # An unread notification, so the bell shows its count on every page.
+    await sync_to_async(notification_create)(recipient=user, kind="demo", title="Welcome")
     parent = await sync_to_async(_pipeline)(user)
     anonymous = await new_context()
     signed_in = await new_context()
@@ -70,7 +73,7 @@ async def test_every_page_passes_the_axe_audit(make_user, login, new_context, li
     pages = [
         (anonymous, "/login/", "form"),
         (anonymous, "/signup/", "form"),
-        (signed_in, "/", "#hub-status"),
+        (signed_in, "/", "#bell-count:not([hidden])"),
         (signed_in, "/live/", "main"),
         (signed_in, "/jobs/", "li.job"),
         (signed_in, f"/jobs/{job.pk}/", "#job[data-subscribed]"),

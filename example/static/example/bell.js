@@ -17,7 +17,7 @@ function setCount(unread) {
   root.dataset.unread = String(unread);
   countBadge.textContent = unread > 99 ? "99+" : String(unread);
   countBadge.hidden = unread === 0;
-  button.setAttribute("aria-label", `Notifications (${unread} unread)`);
+  button.setAttribute("aria-label", `Notifications, ${unread} unread`); // the visible count is a word of it
 }
 
 function render(n) {
