@@ -20,6 +20,8 @@ from django.db import transaction
 from django.test import override_settings
 
 from taskstream.devredis import redis_server_binary, wait_for_port
+from taskstream.hub import keys
+from taskstream.hub.redis import sync_client
 from taskstream.models import OutboxEvent
 from taskstream.notifications.services import notification_create
 from taskstream.outbox import outbox_publish
@@ -190,3 +192,20 @@ def _publish_one(url: str, user_id: int) -> None:
     with override_settings(TASKSTREAM={**settings.TASKSTREAM, "REDIS_URL": url}), \
             transaction.atomic():
         outbox_publish(topic=f"user:{user_id}", event="after", data={})
+
+
+async def test_a_message_sent_over_the_hub_is_logged_once_with_the_cursor_it_was_acked_with(
+        connect, make_user, session_cookie):
+    alice = await sync_to_async(make_user)("alice")
+    room = await sync_to_async(room_create)(slug="hubpath", name="Hub path", creator=alice)
+    client = await connect(cookie=await sync_to_async(session_cookie)(alice))
+    await client.subscribe(room.topic)
+    await client.send({"type": "publish", "topic": room.topic, "event": "message",
+                       "data": {"body": "over the socket"}, "id": 1})
+    event = await next_event(client)
+    acked = await client.expect("published")
+    assert event["data"]["body"] == "over the socket" and acked["cursor"] == event["cursor"]
+    # Stored with its event in the outbox: the outbox's send and the hub's are one entry.
+    entries = await sync_to_async(sync_client().xrange)(keys.log_key(room.topic))
+    assert len(entries) == 1
+    assert not await OutboxEvent.objects.aexists()

@@ -248,7 +248,7 @@ class Connection:
         publication = await kind.on_publish(user, key, frame.event, frame.data)
         try:
             cursor = await apublish(frame.topic, publication.event, publication.data,
-                                    ephemeral=publication.ephemeral)
+                                    ephemeral=publication.ephemeral, key=publication.key)
         except EventTooLarge as exc:
             # Not "unavailable": retrying cannot help, and the hook may have stored it.
             raise ProtocolError(p.TOO_LARGE, str(exc)) from exc

@@ -71,8 +71,12 @@ def publish(topic: str, event: str, data: Mapping[str, Any] | None = None, *,
 
 
 def apublish(topic: str, event: str, data: Mapping[str, Any] | None = None, *,
-             ephemeral: bool = False) -> Awaitable[str | None]:
-    """Async twin of :func:`publish`, for consumers and async views: ``await apublish(...)``."""
+             ephemeral: bool = False, key: str = "") -> Awaitable[str | None]:
+    """Async twin of :func:`publish`, for consumers and async views: ``await apublish(...)``.
+
+    With ``key`` (an outbox event's) the event is logged at most once per topic: a key
+    the topic already logged answers its first cursor and publishes nothing.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -80,17 +84,18 @@ def apublish(topic: str, event: str, data: Mapping[str, Any] | None = None, *,
             "apublish() needs a running event loop; in sync code call publish(...)"
         ) from None
     encoded = _encode(topic, event, data)
-    return _apublish(topic, encoded, ephemeral)
+    return _apublish(topic, encoded, ephemeral, key)
 
 
-async def _apublish(topic: str, encoded: tuple[str, str, str, str], ephemeral: bool) -> str | None:
+async def _apublish(topic: str, encoded: tuple[str, str, str, str], ephemeral: bool,
+                    key: str = "") -> str | None:
     topic_json, event_json, data_json, ts = encoded
     client = async_client()
     if ephemeral:
         await client.publish(keys.channel(topic),
                              _ephemeral_message(topic_json, event_json, data_json, ts))
         return None
-    script_keys, args = log.publish_args(topic_json, event_json, data_json, ts, topic)
+    script_keys, args = log.publish_args(topic_json, event_json, data_json, ts, topic, key)
     epoch, sid = await script(client, log.PUBLISH_LUA)(keys=script_keys, args=args)
     return f"{_text(epoch)}-{_text(sid)}"
 

@@ -34,6 +34,10 @@ class Publication:
     event: str
     data: dict[str, Any]
     ephemeral: bool = False
+    # The key of this event in the outbox, when the hook stored it there with its change
+    # (``taskstream.outbox.outbox_write``): the hub's publish is then idempotent with the
+    # outbox's own sends, and if it fails the relay still delivers the event.
+    key: str = ""
 
 
 # on_publish(user, key, event, data) -> Publication, or raise ProtocolError to refuse.

@@ -29,11 +29,19 @@ def outbox_publish(*, topic: str, event: str, data: dict[str, Any]) -> None:
     Raises ``InvalidTopic`` or ``EventTooLarge`` at once, inside the transaction, so the
     caller can send a smaller event; ``HubUsageError`` outside a transaction.
     """
+    outbox_write(topic=topic, event=event, data=data)
+
+
+def outbox_write(*, topic: str, event: str, data: dict[str, Any]) -> str:
+    """:func:`outbox_publish`, returning the event's key: a hub ``on_publish`` hook hands it
+    on in its ``Publication``, so the hub's own publish of the event is idempotent with
+    the outbox's."""
     if not transaction.get_connection().in_atomic_block:
         raise HubUsageError("outbox_publish() belongs inside the transaction.atomic() block "
                             "that makes the change it announces")
     _topic_json, _event_json, data_json, ts = encode_event(topic, event, data)
-    outbox_insert(topic=topic, event=event, data=data_json, ts=ts, key=secrets.token_hex(16))
+    key = secrets.token_hex(16)
+    outbox_insert(topic=topic, event=event, data=data_json, ts=ts, key=key)
     topics: set[str] | None = getattr(_pending, "topics", None)
     if topics is None:
         topics = _pending.topics = set()
@@ -42,6 +50,7 @@ def outbox_publish(*, topic: str, event: str, data: dict[str, Any]) -> None:
     # each surviving event has one. The first to run sends them all; the rest find
     # nothing pending and return.
     transaction.on_commit(_after_commit)
+    return key
 
 
 def _after_commit() -> None:

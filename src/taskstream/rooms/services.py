@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from taskstream.conf import conf
 from taskstream.hub.database import db_call
-from taskstream.outbox import outbox_publish
+from taskstream.outbox import outbox_publish, outbox_write
 from taskstream.rooms.exceptions import (
     MessageInvalid,
     MessageRateLimited,
@@ -119,9 +119,11 @@ def message_create(*, room: Room, author: Any, body: object) -> Message:
     return message
 
 
-async def amessage_create(*, slug: str, author: Any, body: object) -> dict[str, Any]:
-    """The hub path of :func:`message_create`: same checks, stored, and the payload is
-    returned for the hub to broadcast (the caller already checked read access)."""
+async def amessage_create(*, slug: str, author: Any,
+                          body: object) -> tuple[dict[str, Any], str]:
+    """The hub path of :func:`message_create`: same checks, stored with its event in the
+    outbox; returns the payload and the event's key for the hub to broadcast (the caller
+    already checked read access)."""
     text = message_body_clean(body)
     wait = await amessage_slot_take(author.pk)
     if wait:
@@ -130,21 +132,24 @@ async def amessage_create(*, slug: str, author: Any, body: object) -> dict[str, 
         ref = await aroom_ref(slug, fresh=fresh)
         if ref is None:
             break
-        payload = await db_call(_message_store, room_id=ref[0], slug=slug, author=author,
-                                text=text)
-        if payload is not None:
-            return payload
+        stored = await db_call(_message_store, room_id=ref[0], slug=slug, author=author,
+                               text=text)
+        if stored is not None:
+            return stored
         # The room we remembered is gone (deleted, perhaps replaced): look again, once.
     raise NotAMember("no such room")
 
 
-def _message_store(*, room_id: int, slug: str, author: Any, text: str) -> dict[str, Any] | None:
+def _message_store(*, room_id: int, slug: str, author: Any,
+                   text: str) -> tuple[dict[str, Any], str] | None:
     try:
         with transaction.atomic():
             message = Message.objects.create(room_id=room_id, author=author, body=text)
+            payload = message_payload(message, slug=slug)
+            key = outbox_write(topic=f"room:{slug}", event="message.created", data=payload)
     except IntegrityError:
         return None  # no room with that id any more
-    return message_payload(message, slug=slug)
+    return payload, key
 
 
 def _own_message(message: Message, user: Any, *, staff_too: bool) -> None:

@@ -31,10 +31,11 @@ async def _on_publish(user: Any, slug: str, event: str, data: dict[str, Any]) ->
                                 "ROOM_TYPING_INTERVAL")
         return Publication("typing", {"user": user_payload(user)}, ephemeral=True)
     try:
-        payload = await amessage_create(slug=slug, author=user, body=data.get("body"))
+        payload, key = await amessage_create(slug=slug, author=user, body=data.get("body"))
     except RoomError as exc:
         raise ProtocolError(_WIRE.get(exc.code, exc.code), exc.detail) from exc
-    return Publication("message.created", payload)
+    # Stored with its event in the outbox: the hub's publish and the outbox's are one.
+    return Publication("message.created", payload, key=key)
 
 
 async def _on_join(user: Any, slug: str, connection_id: str) -> dict[str, Any]:
