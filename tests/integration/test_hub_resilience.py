@@ -140,6 +140,45 @@ async def test_replay_to_non_reading_sockets_holds_bounded_memory(start_server, 
         client.ws.transport.abort()
 
 
+def _drop_database_connections_of(pid: int) -> int:
+    """Terminate the PostgreSQL backends serving process ``pid`` (as a DB restart would)."""
+    from django.db import connection
+
+    ports = [c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
+             if c.raddr and c.raddr.port == int(connection.settings_dict.get("PORT") or 5432)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND client_port = ANY(%s)", [ports])
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.skipif(not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+                    reason="terminating the server's connection needs PostgreSQL")
+async def test_topic_hooks_recover_when_the_database_drops_the_connection(start_server,
+                                                                          make_user,
+                                                                          session_cookie):
+    # A socket has no request cycle: only the hub's database boundary closes a connection
+    # that went stale. The room hook's query must not fail on it (it answered `unavailable`
+    # to every subscribe of that process until something else closed the connection).
+    from taskstream.rooms.models import Room
+
+    server = start_server()
+    user = await sync_to_async(make_user)()
+    room = await Room.objects.acreate(slug=f"r-{user.pk}", name="r", is_private=True)
+    await room.members.aadd(user)
+    client = await HubClient.connect(server.ws_url,
+                                     cookie=await sync_to_async(session_cookie)(user))
+    await client.subscribe(room.topic)  # the server's database thread now holds a connection
+    await client.send({"type": "unsubscribe", "topic": room.topic})
+    while (await client.recv())["type"] != "unsubscribed":  # presence events come first
+        pass
+    assert server.proc is not None
+    assert await sync_to_async(_drop_database_connections_of)(server.proc.pid) >= 1
+    subscribed = await client.subscribe(room.topic)
+    assert subscribed["topic"] == room.topic
+    await client.close()
+
+
 async def test_redis_restart_turns_into_a_gap_and_service_resumes(start_server, make_user,
                                                                   session_cookie):
     redis = RedisProcess().start()

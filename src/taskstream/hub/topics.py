@@ -5,9 +5,11 @@ A topic is ``<kind>`` or ``<kind>:<key>`` (``user:42``, ``job:<uuid>``, ``room:l
 own the same way::
 
     from taskstream.hub import register_topic
+    from taskstream.hub.database import db_call
 
     async def may_read_board(user, key):
-        return await Board.objects.filter(slug=key, members=user).aexists()
+        # db_call: the hub's database boundary (closes stale connections first)
+        return await db_call(Board.objects.filter(slug=key, members=user).exists)
 
     register_topic("board", authorize=may_read_board, key_pattern=r"[a-z0-9-]{1,50}")
 """
@@ -84,7 +86,9 @@ def register_topic(
     """Register a topic kind. ``key_pattern=None`` means the bare topic (``ops``).
 
     ``authorize(user, key)`` may be a plain function (it runs on the event loop, so no
-    database access) or ``async def`` (use the async ORM). Registering a name twice
+    database access) or ``async def``, reaching the database through the hub's boundary,
+    :func:`taskstream.hub.database.db_call` (channels' ``database_sync_to_async``: it
+    closes stale connections, which the async ORM does not). Registering a name twice
     replaces the earlier kind, so a host project can override a built-in rule.
     ``forget(key)`` drops whatever the kind caches about a key; it runs before open
     subscriptions are checked again (:func:`taskstream.hub.revocation.reauthorize`).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from taskstream.hub import register_topic
+from taskstream.hub.database import db_call
 
 UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -16,7 +17,9 @@ async def may_read_job(user: Any, key: str) -> bool:
         return True
     from taskstream.jobs.models import Job
 
-    return await Job.objects.filter(pk=key, owner_id=user.pk).aexists()
+    # Through the hub's database boundary: it closes a connection that went stale (a
+    # database restart) before the query, where the async ORM would keep failing on it.
+    return await db_call(Job.objects.filter(pk=key, owner_id=user.pk).exists)
 
 
 def register_job_topic() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from taskstream.hub.cursors_api import latest_cursor
+from taskstream.hub.database import db_call
 from taskstream.rooms.models import Message, Room
 
 
@@ -32,7 +33,8 @@ async def aroom_ref(slug: str, *, fresh: bool = False) -> tuple[int, bool] | Non
     hit = None if fresh else _room_cache.get(slug)
     if hit is not None and hit[0] > now:
         return hit[1], hit[2]
-    row = await Room.objects.filter(slug=slug).values_list("id", "is_private").afirst()
+    # The hub's hooks reach the database through its boundary (stale connections closed).
+    row = await db_call(Room.objects.filter(slug=slug).values_list("id", "is_private").first)
     if row is None:
         _room_cache.pop(slug, None)
         return None
@@ -57,12 +59,12 @@ async def aroom_may_read(*, slug: str, user: Any) -> bool:
     if not private:
         return True
     member = Room.members.through.objects.filter(room_id=room_id, user_id=user.pk)
-    if await member.aexists():
+    if await db_call(member.exists):
         return True
     # Not a member of the room we remember: re-read in case it was replaced.
     ref = await aroom_ref(slug, fresh=True)
-    return ref is not None and (not ref[1] or await Room.members.through.objects.filter(
-        room_id=ref[0], user_id=user.pk).aexists())
+    return ref is not None and (not ref[1] or await db_call(Room.members.through.objects.filter(
+        room_id=ref[0], user_id=user.pk).exists))
 
 
 def room_list(*, user: Any) -> QuerySet[Room]:
