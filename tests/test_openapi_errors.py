@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,11 +13,17 @@ pytestmark = pytest.mark.django_db
 REF = "#/components/schemas/ApiErrorOut"
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    assert len(keys) == len(set(keys)), f"duplicate keys: {keys}"  # Swagger UI refuses them
+    return dict(pairs)
+
+
 @pytest.fixture
 def schema() -> dict[str, Any]:
     response = Client().get("/api/openapi.json")
     assert response.status_code == 200
-    data: dict[str, Any] = response.json()
+    data: dict[str, Any] = json.loads(response.content, object_pairs_hook=_no_duplicate_keys)
     return data
 
 

@@ -40,7 +40,10 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            answers = operation["responses"]
+            # Status keys as strings: ninja keys declared answers by int, and {404: …,
+            # "404": …} would serialize to duplicate JSON keys.
+            answers = {str(status): answer for status, answer in operation["responses"].items()}
+            operation["responses"] = answers
             secured = bool(operation.get("security"))
             if secured:
                 answers.setdefault("401", _answer("Not signed in (`unauthenticated`)."))
