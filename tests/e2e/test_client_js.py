@@ -94,7 +94,8 @@ async def test_events_repeated_on_the_wire_are_delivered_once(make_user, login, 
         server.on_message(to_page)
 
     await page.route_web_socket(WS_PATTERN, repeat_events)
-    await start_harness(page, live_site, [topic])
+    # Playwright routes the page's own sockets, not a SharedWorker's.
+    await start_harness(page, live_site, [topic], options={"shared": "page"})
     await wait_log(page, "subscribed", 1)
     cursors = [await apublish(topic, "tick", {"n": n}) for n in range(5)]
     await wait_log(page, "event", 5)
@@ -124,7 +125,7 @@ async def test_gap_handler_promise_holds_later_events_until_it_settles(make_user
         server.on_message(to_page)
 
     await page.route_web_socket(WS_PATTERN, inject_gap)
-    await start_harness(page, live_site, [topic], holdGaps=True)
+    await start_harness(page, live_site, [topic], holdGaps=True, options={"shared": "page"})
     await wait_log(page, "gap", 1)
     await apublish(topic, "tick", {"n": 1})
     await apublish(topic, "tick", {"n": 2})
@@ -187,7 +188,8 @@ async def test_token_auth_frame_signs_in_a_cookieless_socket(start_server, make_
                  }));
                  const anonymous = new Hub({ url });
                  const signedIn = new Hub({ url, token: apiToken() });
-                 const result = [await welcomed(anonymous), await welcomed(signedIn)];
+                 // Both listeners before either await: either may open first.
+                 const result = await Promise.all([welcomed(anonymous), welcomed(signedIn)]);
                  anonymous.close();
                  window.hub = signedIn;
                  return result;

@@ -8,20 +8,26 @@
 //     onEvent(frame) { ... },                    // {type, topic, cursor?, event, data, ts}
 //     onGap(frame) { return refetchState(); },   // events were lost: reload over HTTP
 //   });
-//   hub.on("state", (state, detail) => ...);     // connecting | open | reconnecting | closed
+//   hub.on("state", (state, detail) => ...);     // connecting | open | reconnecting | offline | closed
 //   await hub.publish("room:lobby", "message", { body: "hi" });
 //   sub.close(); hub.close();
 //
 // What it does for the caller: reconnects with exponential backoff and full jitter,
 // resubscribes every topic from the last cursor it delivered (so nothing published
 // while offline is lost), never delivers an event twice, pings every heartbeat and
-// treats a silent connection as dead, and paces its own frames under the server's
-// rate limit.
+// treats a silent connection as dead, follows the browser's online/offline events, and
+// paces its own frames under the server's rate limit.
+//
+// One socket per browser: every `new Hub()` of every tab of this origin shares one
+// WebSocket held by a SharedWorker (hub-worker.js). Where there is no SharedWorker, every
+// Hub of a page shares one socket. A `Connection` owns the socket and the per-topic
+// stream; a `Hub` is one caller's view of it (its handlers, its resume point, its gaps).
 
 export const States = Object.freeze({
   CONNECTING: "connecting",
   OPEN: "open",
   RECONNECTING: "reconnecting",
+  OFFLINE: "offline",
   CLOSED: "closed",
 });
 
@@ -31,14 +37,31 @@ export const CloseCodes = Object.freeze({
   UNAUTHENTICATED: 4401,
   SLOW_CONSUMER: 4408,
   RATE_LIMITED: 4429,
+  TOO_MANY_CONNECTIONS: 4430,
 });
 
 // Codes the server uses for "try again shortly".
 const TRANSIENT_ERRORS = new Set(["rate_limited", "unavailable"]);
 
+// A consumer joining a shared topic with a `since` this connection has not seen waits this
+// long for that cursor to pass (a replay or a live event in flight), then gets a gap.
+const CATCH_UP_GRACE = 3_000;
+
+// After a `forbidden` answer to a caller newer than the socket, the socket is reopened once
+// (the session cookie may have changed since, e.g. a sign-in in another tab); not more
+// often than this.
+const IDENTITY_REFRESH_EVERY = 10_000;
+
+// Tabs tell each other on this channel when they give a socket back, so one refused by
+// the per-user connection cap (4430) retries at once instead of waiting out its backoff.
+const RELEASE_CHANNEL = "taskstream-hub";
+
 const DEFAULTS = {
   url: null,
   token: null,
+  // "auto": one socket per browser (SharedWorker) where possible, else one per page;
+  // "page": one per page; false: this Hub's own socket.
+  shared: "auto",
   // Reconnect delays in ms: full jitter over min(cap, base * 2^attempt). `hardCap` is
   // the ceiling after authentication failures, 4429, and long runs of failed handshakes.
   backoff: { base: 500, cap: 10_000, hardCap: 60_000 },
@@ -50,13 +73,18 @@ const DEFAULTS = {
   requestTimeout: 10_000,
   // Outbound pacing, kept below the server's default RATE_PER_SECOND=20 / RATE_BURST=60.
   rate: { perSecond: 15, burst: 40 },
-  // How many delivered cursors per topic are remembered to drop duplicates.
+  // How many delivered cursors per topic are remembered to drop duplicates (and kept
+  // so that a late subscriber of a shared topic can catch up from its own cursor).
   dedupeWindow: 1000,
   // Failed handshakes in a row (no welcome) before the backoff uses `hardCap`: a
   // browser cannot tell a refused handshake (403) from a server that is down.
   hardAfterFailures: 8,
   WebSocket: globalThis.WebSocket,
 };
+
+// Options that shape a connection: Hubs share one only when these agree.
+const CONNECTION_OPTIONS = ["backoff", "stableAfter", "connectTimeout", "requestTimeout", "rate",
+                            "dedupeWindow", "hardAfterFailures"];
 
 /** An error answered by the server (`code` from the protocol) or by this client. */
 export class HubError extends Error {
@@ -87,6 +115,15 @@ function absoluteUrl(url) {
   return resolved.href;
 }
 
+function normalizeOptions(options) {
+  return {
+    ...DEFAULTS,
+    ...options,
+    backoff: { ...DEFAULTS.backoff, ...(options.backoff || {}) },
+    rate: { ...DEFAULTS.rate, ...(options.rate || {}) },
+  };
+}
+
 /** Read a cookie (e.g. Django's `csrftoken`). */
 export function getCookie(name) {
   for (const part of (globalThis.document?.cookie || "").split(";")) {
@@ -115,166 +152,209 @@ export function apiToken({ url = "/api/ws-token/", csrfToken = null, fetchOption
   };
 }
 
-/** One caller's interest in a topic; `close()` ends it. */
-class Subscription {
-  constructor(hub, topic, handlers) {
-    this.topic = topic;
-    this.closed = false;
-    this._hub = hub;
-    this._handlers = handlers;
-  }
+// == Connection: one socket, shared by sinks =============================================
+//
+// A sink is one Hub's end: {send(message, defer), wantsFrames, pageStart?} (pageStart: when
+// the sink's page was loaded, for tabs sharing a SharedWorker's socket). Messages are
+// plain objects (they cross a MessagePort when the connection lives in a SharedWorker):
+//   {op: "state", state, detail} {op: "welcome", frame} {op: "error", frame, local?}
+//   {op: "frame", frame} {op: "topic", key, kind: subscribed|event|gap|error, frame}
+//   {op: "published", rid, topic, cursor} | {op: "published", rid, error: {code, message, frame}}
+// A sink holds consumers, one per topic it reads (`key`). Per topic the connection keeps
+// ONE stream position (the server holds one subscription per topic per socket) and the
+// recent events; each consumer starts at its own cursor and gets every later event once,
+// in order: from the recent events when it has been seen, else once it passes on the wire.
 
-  /** The cursor of the last event delivered on this topic (resume point), or null. */
-  get cursor() {
-    return this._hub._cursorOf(this.topic);
-  }
-
-  close() {
-    if (this.closed) return;
-    this.closed = true;
-    this._hub._release(this);
-  }
-}
-
-export class Hub {
+export class Connection {
   #opts;
   #url;
   #ws = null;
   #state = States.CONNECTING;
+  #detail = {};
   #ready = false; // welcome (and auth, if any) done on the current socket
   #authId = null;
   #closed = false;
-  #listeners = new Map();
+  #sinks = new Set();
   #topics = new Map(); // topic -> TopicState
-  #requests = new Map(); // request id -> { kind, topic?, resolve?, reject?, timer? }
+  #requests = new Map(); // request id -> { kind, topic?, sink?, rid?, frame?, timer?, sent? }
   #outbox = []; // publishes waiting for an open connection
   #nextId = 1;
   #attempt = 0;
   #failedHandshakes = 0;
-  #user = undefined;
+  #welcome = null;
   #heartbeat = 0;
   #lastReceived = 0;
   #lastPing = 0;
+  #openedAt = 0; // when the current socket was opened (identity refresh)
+  #lastRefresh = 0;
+  #offline = false;
+  #refused = false; // the last socket was refused by the per-user cap
   #timers = { retry: null, connect: null, stable: null, beat: null, flush: null };
   #queue = []; // outbound frames, paced by a token bucket
   #tokens;
   #refilled;
-  #onOnline = () => this.reconnect();
-  #onVisible = () => {
-    if (globalThis.document?.visibilityState === "visible") this.#checkAlive();
+  #channel = null;
+  #onClosed;
+  #onOnline = () => this.network(true);
+  #onOffline = () => this.network(false);
+  #onPageHide = () => {
+    if (this.#ready) this.#channel?.postMessage({ type: "released", url: this.#url });
   };
 
-  constructor(options = {}) {
-    this.#opts = {
-      ...DEFAULTS,
-      ...options,
-      backoff: { ...DEFAULTS.backoff, ...(options.backoff || {}) },
-      rate: { ...DEFAULTS.rate, ...(options.rate || {}) },
-    };
+  /** `options` as for Hub; `onClosed` runs once the connection is closed for good. */
+  constructor(options = {}, { onClosed = null } = {}) {
+    this.#opts = normalizeOptions(options);
     if (typeof this.#opts.WebSocket !== "function") {
       throw new TypeError("taskstream Hub needs a WebSocket implementation");
     }
     this.#url = absoluteUrl(this.#opts.url);
+    this.#onClosed = onClosed;
     this.#tokens = this.#opts.rate.burst;
     this.#refilled = Date.now();
     globalThis.addEventListener?.("online", this.#onOnline);
-    globalThis.document?.addEventListener?.("visibilitychange", this.#onVisible);
-    this.#connect();
-  }
-
-  /** connecting | open | reconnecting | closed */
-  get state() {
-    return this.#state;
-  }
-
-  /** The user id from the last `welcome` (null: anonymous; undefined: not yet known). */
-  get user() {
-    return this.#user;
-  }
-
-  /**
-   * Listen to hub-level events; returns a function that removes the listener.
-   * "state" (state, detail), "welcome" (frame), "error" (frame or HubError: errors no
-   * request owns), "frame" (every parsed server frame, for debugging).
-   */
-  on(name, fn) {
-    if (!this.#listeners.has(name)) this.#listeners.set(name, new Set());
-    this.#listeners.get(name).add(fn);
-    return () => this.#listeners.get(name)?.delete(fn);
-  }
-
-  /**
-   * Receive a topic's events. Handlers: onEvent(frame), onGap(frame) — may return a
-   * promise; the topic's later events wait until it settles, so a refetch and the
-   * events after it apply in order —, onSubscribed(frame), onError(frame).
-   * `since`: a cursor to resume from (e.g. rendered with the page's initial state).
-   * Subscribing a topic this hub already holds shares that subscription: the new
-   * handlers get events from now on, and their `since` only counts while the topic has
-   * no resume point and has not been sent yet (otherwise a console warning says so).
-   */
-  subscribe(topic, { since = null, onEvent, onGap, onSubscribed, onError } = {}) {
-    if (this.#closed) throw new HubError("closed", "this hub was closed");
-    if (typeof topic !== "string" || !topic) throw new TypeError("topic must be a non-empty string");
-    const sub = new Subscription(this, topic, { onEvent, onGap, onSubscribed, onError });
-    let state = this.#topics.get(topic);
-    if (state) {
-      state.subs.add(sub);
-      if (since && since !== state.cursor) {
-        if (state.cursor === null && state.reqId === null) {
-          state.cursor = since; // not asked for yet: the first resume point wins
-        } else {
-          console.warn(`taskstream: ${topic} is already subscribed on this hub; the new ` +
-                       "subscription's `since` is ignored (use another Hub to replay)");
-        }
-      }
-      if (state.subscribed && state.lastSubscribed) this.#call(sub, "onSubscribed", state.lastSubscribed);
-      return sub;
+    globalThis.addEventListener?.("offline", this.#onOffline);
+    globalThis.addEventListener?.("pagehide", this.#onPageHide);
+    if (typeof globalThis.BroadcastChannel === "function") {
+      this.#channel = new BroadcastChannel(RELEASE_CHANNEL);
+      this.#channel.onmessage = (message) => this.#onReleased(message.data);
     }
-    state = {
-      topic,
-      subs: new Set([sub]),
-      cursor: since,
-      seen: new Set(),
-      subscribed: false,
-      reqId: null,
-      sentSince: null,
-      lastSubscribed: null,
-      hold: null,
-      held: [],
-      retries: 0,
-      retryTimer: null,
-    };
-    this.#topics.set(topic, state);
-    if (this.#ready) this.#sendSubscribe(state);
-    return sub;
+    if (globalThis.navigator?.onLine === false) {
+      this.#offline = true;
+      this.#setState(States.OFFLINE, {});
+    } else {
+      this.#connect();
+    }
   }
 
-  /**
-   * Publish to a topic that accepts client events (rooms). Resolves with the
-   * `published` ack ({topic, cursor}); rejects with a HubError carrying the server's
-   * code, "timeout", "disconnected" (the socket dropped after sending: it may or may
-   * not have been published), or "closed". Waits for the connection when offline.
-   */
-  publish(topic, event, data = {}, { timeout = this.#opts.requestTimeout } = {}) {
-    if (this.#closed) return Promise.reject(new HubError("closed", "this hub was closed"));
-    return new Promise((resolve, reject) => {
+  get closed() {
+    return this.#closed;
+  }
+
+  addSink(sink) {
+    if (this.#closed) throw new HubError("closed", "this connection was closed");
+    sink.consumers = new Map();
+    this.#sinks.add(sink);
+    // Deferred: the Hub being built has no listeners yet.
+    if (this.#welcome) this.#to(sink, { op: "welcome", frame: this.#welcome }, true);
+    this.#to(sink, { op: "state", state: this.#state, detail: this.#detail }, true);
+  }
+
+  /** Forget a sink (its Hub closed, its tab went away); the last one closes the socket. */
+  removeSink(sink) {
+    if (!this.#sinks.delete(sink)) return;
+    for (const key of [...(sink.consumers?.keys() || [])]) this.detach(sink, key);
+    for (const [id, request] of this.#requests) {
+      if (request.sink !== sink) continue;
+      clearTimeout(request.timer);
+      this.#requests.delete(id);
+    }
+    this.#outbox = this.#outbox.filter((request) => request.sink !== sink);
+    if (!this.#sinks.size) this.close();
+  }
+
+  /** Start (or, for a key the sink holds, re-aim) the sink's consumer of `topic`. */
+  attach(sink, key, topic, since = null) {
+    if (this.#closed || !this.#sinks.has(sink)) return;
+    const existing = sink.consumers.get(key);
+    if (existing) {
+      const state = existing.state;
+      if (since && since !== state.cursor) {
+        if (state.cursor === null && state.reqId === null && !state.subscribed) this.#adopt(state, since);
+        else console.warn(`taskstream: ${topic} is already subscribed on this hub; the new ` +
+                          "subscription's `since` is ignored (use another Hub to replay)");
+      }
+      return;
+    }
+    const consumer = { sink, key, state: null, waiting: null, timer: null };
+    sink.consumers.set(key, consumer);
+    let state = this.#topics.get(topic);
+    if (!state) {
+      state = {
+        topic,
+        consumers: new Set(),
+        cursor: null,
+        seen: new Set(),
+        recent: [], // [{cursor, frame: event | gap | null (a position)}], oldest first
+        subscribed: false,
+        reqId: null,
+        sentSince: null,
+        lastSubscribed: null,
+        retries: 0,
+        retryTimer: null,
+      };
+      this.#topics.set(topic, state);
+      consumer.state = state;
+      state.consumers.add(consumer);
+      if (since) this.#adopt(state, since);
+      if (this.#ready) this.#sendSubscribe(state);
+      return;
+    }
+    consumer.state = state;
+    state.consumers.add(consumer);
+    if (state.subscribed && state.lastSubscribed) {
+      this.#to(sink, { op: "topic", key, kind: "subscribed", frame: state.lastSubscribed }, true);
+    }
+    if (!since || since === state.cursor) return; // from now on
+    if (state.cursor === null && state.reqId === null && !state.subscribed) {
+      this.#adopt(state, since); // not asked for yet: the first resume point wins
+      return;
+    }
+    let at = -1;
+    for (let i = state.recent.length - 1; i >= 0; i--) {
+      if (state.recent[i].cursor === since) {
+        at = i;
+        break;
+      }
+    }
+    if (at >= 0) {
+      for (const { frame } of state.recent.slice(at + 1)) {
+        if (frame) this.#to(sink, { op: "topic", key, kind: frame.type, frame }, true);
+      }
+      return;
+    }
+    // Not seen here (yet): a replay in progress or an event in flight brings it, else a gap.
+    consumer.waiting = since;
+    if (state.subscribed) this.#startCatchUp(consumer);
+  }
+
+  detach(sink, key) {
+    const consumer = sink.consumers?.get(key);
+    if (!consumer) return;
+    sink.consumers.delete(key);
+    clearTimeout(consumer.timer);
+    const state = consumer.state;
+    if (!state.consumers.delete(consumer) || state.consumers.size) return;
+    this.#topics.delete(state.topic);
+    clearTimeout(state.retryTimer);
+    if (this.#ready) {
       const id = this.#id();
-      const request = { kind: "publish", topic, resolve, reject, timer: null, sent: false };
-      request.frame = { type: "publish", topic, event, data, id };
-      request.timer = setTimeout(() => {
-        this.#requests.delete(id);
-        this.#outbox = this.#outbox.filter((r) => r !== request);
-        reject(new HubError("timeout", `no answer to publish on ${topic} within ${timeout} ms`));
-      }, timeout);
-      this.#requests.set(id, request);
-      if (this.#ready) this.#sendRequest(request);
-      else this.#outbox.push(request);
-    });
+      this.#requests.set(id, { kind: "unsubscribe", topic: state.topic });
+      this.#send({ type: "unsubscribe", topic: state.topic, id });
+    }
   }
 
-  /** Reconnect now (e.g. after the user signed in), skipping any backoff wait. */
+  publish(sink, rid, topic, event, data, timeout = this.#opts.requestTimeout) {
+    if (this.#closed) {
+      this.#to(sink, { op: "published", rid, error: { code: "closed", message: "this hub was closed" } });
+      return;
+    }
+    const id = this.#id();
+    const request = { kind: "publish", topic, sink, rid, timer: null, sent: false };
+    request.frame = { type: "publish", topic, event, data, id };
+    request.timer = setTimeout(() => {
+      this.#requests.delete(id);
+      this.#outbox = this.#outbox.filter((r) => r !== request);
+      this.#answer(request, { code: "timeout", message: `no answer to publish on ${topic} within ${timeout} ms` });
+    }, timeout);
+    this.#requests.set(id, request);
+    if (this.#ready) this.#sendRequest(request);
+    else this.#outbox.push(request);
+  }
+
+  /** Reconnect now (a "reconnect now" button, a sign-in), skipping any backoff wait. */
   reconnect() {
     if (this.#closed) return;
+    this.#offline = false; // the user asked: try, whatever navigator.onLine says
     if (this.#ws && this.#ready) return;
     this.#attempt = 0;
     this.#failedHandshakes = 0;
@@ -282,21 +362,51 @@ export class Hub {
     this.#connect();
   }
 
+  /** The browser went offline (false) or online (true). */
+  network(online) {
+    if (this.#closed) return;
+    if (!online) {
+      if (this.#offline) return;
+      // Nothing can arrive: say so instead of showing a frozen "open".
+      this.#offline = true;
+      clearTimeout(this.#timers.retry);
+      this.#timers.retry = null;
+      if (this.#ws) this.#drop({ code: 0, reason: "offline" }, false);
+      this.#setState(States.OFFLINE, {});
+      return;
+    }
+    if (!this.#offline && this.#ws && this.#ready) {
+      this.check(); // a network change may have killed the socket silently
+      return;
+    }
+    this.reconnect();
+  }
+
+  /** Ping now, and drop the socket if it has been silent too long (a tab became visible). */
+  check() {
+    this.#checkAlive();
+  }
+
   /** Close the socket for good and cancel everything pending. */
   close() {
     if (this.#closed) return;
     this.#closed = true;
     globalThis.removeEventListener?.("online", this.#onOnline);
-    globalThis.document?.removeEventListener?.("visibilitychange", this.#onVisible);
+    globalThis.removeEventListener?.("offline", this.#onOffline);
+    globalThis.removeEventListener?.("pagehide", this.#onPageHide);
     const ws = this.#ws;
+    const wasReady = this.#ready;
     this.#teardown(new HubError("closed", "this hub was closed"));
     clearTimeout(this.#timers.retry);
     for (const request of this.#outbox) {
       clearTimeout(request.timer);
-      request.reject(new HubError("closed", "this hub was closed"));
+      this.#answer(request, { code: "closed", message: "this hub was closed" });
     }
     this.#outbox = [];
-    for (const state of this.#topics.values()) clearTimeout(state.retryTimer);
+    for (const state of this.#topics.values()) {
+      clearTimeout(state.retryTimer);
+      for (const consumer of state.consumers) clearTimeout(consumer.timer);
+    }
     this.#topics.clear();
     if (ws) {
       try {
@@ -305,25 +415,65 @@ export class Hub {
         // already closing
       }
     }
+    if (wasReady) this.#channel?.postMessage({ type: "released", url: this.#url });
+    this.#channel?.close();
     this.#setState(States.CLOSED, {});
+    this.#onClosed?.(this);
   }
 
-  // -- internals used by Subscription ---------------------------------------------------
+  // -- to the sinks ---------------------------------------------------------------------
 
-  _cursorOf(topic) {
-    return this.#topics.get(topic)?.cursor ?? null;
-  }
-
-  _release(sub) {
-    const state = this.#topics.get(sub.topic);
-    if (!state || !state.subs.delete(sub) || state.subs.size) return;
-    this.#topics.delete(sub.topic);
-    clearTimeout(state.retryTimer);
-    if (this.#ready) {
-      const id = this.#id();
-      this.#requests.set(id, { kind: "unsubscribe", topic: sub.topic });
-      this.#send({ type: "unsubscribe", topic: sub.topic, id });
+  #to(sink, message, defer = false) {
+    try {
+      sink.send(message, defer);
+    } catch (error) {
+      report(error);
     }
+  }
+
+  #broadcast(message) {
+    for (const sink of this.#sinks) this.#to(sink, message);
+  }
+
+  #toConsumers(state, kind, frame) {
+    for (const consumer of state.consumers) {
+      this.#to(consumer.sink, { op: "topic", key: consumer.key, kind, frame });
+    }
+  }
+
+  #answer(request, error, frame = null) {
+    const message = error
+      ? { op: "published", rid: request.rid, error: { ...error, frame } }
+      : { op: "published", rid: request.rid, topic: frame.topic, cursor: frame.cursor };
+    this.#to(request.sink, message);
+  }
+
+  // -- per-topic stream -----------------------------------------------------------------
+
+  #adopt(state, since) {
+    state.cursor = since;
+    state.recent.push({ cursor: since, frame: null });
+  }
+
+  #remember(state, cursor, frame) {
+    const recent = state.recent;
+    if (!frame && recent.length && recent[recent.length - 1].cursor === cursor) return;
+    recent.push({ cursor, frame });
+    if (recent.length > this.#opts.dedupeWindow) recent.shift();
+  }
+
+  #startCatchUp(consumer) {
+    if (consumer.timer || !consumer.waiting) return;
+    consumer.timer = setTimeout(() => {
+      consumer.timer = null;
+      if (!consumer.waiting || !this.#ready) return;
+      // Its cursor is older than anything this connection still holds: the caller
+      // refetches its state, as after any gap, and continues from here.
+      consumer.waiting = null;
+      const state = consumer.state;
+      const gap = { type: "gap", topic: state.topic, cursor: state.cursor };
+      this.#to(consumer.sink, { op: "topic", key: consumer.key, kind: "gap", frame: gap });
+    }, CATCH_UP_GRACE);
   }
 
   // -- connection lifecycle -------------------------------------------------------------
@@ -331,7 +481,7 @@ export class Hub {
   #connect() {
     clearTimeout(this.#timers.retry);
     this.#timers.retry = null;
-    if (this.#closed) return;
+    if (this.#closed || this.#offline) return;
     let ws;
     try {
       ws = new this.#opts.WebSocket(this.#url);
@@ -342,6 +492,7 @@ export class Hub {
     this.#ws = ws;
     this.#ready = false;
     this.#authId = null;
+    this.#openedAt = Date.now();
     this.#lastReceived = Date.now();
     this.#timers.connect = setTimeout(
       () => this.#drop({ code: 0, reason: "handshake timeout" }),
@@ -382,21 +533,21 @@ export class Hub {
     }
     this.#queue = [];
     for (const [id, request] of this.#requests) {
+      if (request.kind === "publish" && !request.sent) continue;
+      this.#requests.delete(id);
       if (request.kind !== "publish") continue;
-      if (request.sent) {
-        clearTimeout(request.timer);
-        request.reject(error);
-        this.#requests.delete(id);
-      }
-    }
-    for (const [id, request] of this.#requests) {
-      if (request.kind !== "publish") this.#requests.delete(id);
+      clearTimeout(request.timer);
+      this.#answer(request, { code: error.code, message: error.message });
     }
     for (const state of this.#topics.values()) {
       state.subscribed = false;
       state.reqId = null;
       clearTimeout(state.retryTimer);
       state.retryTimer = null;
+      for (const consumer of state.consumers) {
+        clearTimeout(consumer.timer); // restarted once the topic is subscribed again
+        consumer.timer = null;
+      }
     }
     return wasReady;
   }
@@ -406,14 +557,24 @@ export class Hub {
       new HubError("disconnected", "the connection dropped before the server answered"),
     );
     if (this.#closed) return;
+    if (this.#offline) {
+      this.#setState(States.OFFLINE, {});
+      return;
+    }
     this.#failedHandshakes = wasReady ? 0 : this.#failedHandshakes + 1;
     const { base, cap, hardCap } = this.#opts.backoff;
+    this.#refused = code === CloseCodes.TOO_MANY_CONNECTIONS;
     const hard =
       code === CloseCodes.UNAUTHENTICATED ||
       code === CloseCodes.RATE_LIMITED ||
       reason === "unauthenticated";
     let delay;
-    if (hard) {
+    if (this.#refused) {
+      // Over the per-user socket cap (other tabs, other devices): a freed socket in this
+      // browser wakes us at once (#onReleased); otherwise look again now and then.
+      delay = 2_000 + Math.random() * Math.min(hardCap / 2, base * 2 ** this.#attempt);
+      reason ||= "too many connections";
+    } else if (hard) {
       // Asking again soon will not help: wait long, and say why in the state detail.
       delay = hardCap / 2 + (Math.random() * hardCap) / 2;
     } else {
@@ -425,15 +586,24 @@ export class Hub {
     this.#timers.retry = setTimeout(() => this.#connect(), delay);
   }
 
+  #onReleased(message) {
+    if (message?.type !== "released" || message.url !== this.#url) return;
+    if (!this.#refused || this.#ws || this.#closed || this.#offline) return;
+    // Another tab gave its socket back; the server may take a moment to count it.
+    clearTimeout(this.#timers.retry);
+    this.#timers.retry = setTimeout(() => this.#connect(), 250 + Math.random() * 1_250);
+  }
+
   #becomeReady() {
     clearTimeout(this.#timers.connect);
     this.#ready = true;
+    this.#refused = false;
     this.#failedHandshakes = 0;
     this.#timers.stable = setTimeout(() => {
       this.#attempt = 0;
     }, this.#opts.stableAfter);
     this.#startHeartbeat();
-    this.#setState(States.OPEN, { user: this.#user });
+    this.#setState(States.OPEN, { user: this.#welcome?.user });
     for (const state of this.#topics.values()) this.#sendSubscribe(state);
     const waiting = this.#outbox;
     this.#outbox = [];
@@ -443,17 +613,8 @@ export class Hub {
   #setState(state, detail) {
     if (this.#state === state && state !== States.RECONNECTING) return;
     this.#state = state;
-    this.#emit("state", state, detail);
-  }
-
-  #emit(name, ...args) {
-    for (const fn of this.#listeners.get(name) || []) {
-      try {
-        fn(...args);
-      } catch (error) {
-        report(error);
-      }
-    }
+    this.#detail = detail;
+    this.#broadcast({ op: "state", state, detail });
   }
 
   // -- heartbeats -------------------------------------------------------------------------
@@ -545,11 +706,16 @@ export class Hub {
     try {
       frame = JSON.parse(raw);
     } catch {
-      this.#emit("error", new HubError("bad_frame", "the server sent invalid JSON"));
+      this.#broadcast({ op: "error", local: true,
+                        frame: { code: "bad_frame", message: "the server sent invalid JSON" } });
       return;
     }
     if (!frame || typeof frame !== "object") return;
-    this.#emit("frame", frame);
+    for (const sink of this.#sinks) {
+      if (sink.wantsFrames && (typeof frame.topic !== "string" || sink.consumers.has(frame.topic))) {
+        this.#to(sink, { op: "frame", frame });
+      }
+    }
     switch (frame.type) {
       case "welcome":
         this.#onWelcome(frame);
@@ -578,9 +744,9 @@ export class Hub {
   }
 
   #onWelcome(frame) {
-    this.#user = frame.user;
+    this.#welcome = frame;
     this.#heartbeat = Number(frame.heartbeat) * 1000 || 0;
-    this.#emit("welcome", frame);
+    this.#broadcast({ op: "welcome", frame });
     if (this.#ready) return; // a repeated welcome (after auth on an open socket)
     if (this.#authId !== null) {
       this.#authId = null;
@@ -608,7 +774,8 @@ export class Hub {
         },
         (error) => {
           if (this.#ws !== ws) return;
-          this.#emit("error", error);
+          this.#broadcast({ op: "error", local: true,
+                            frame: { code: error?.code || "token_failed", message: String(error?.message || error) } });
           this.#drop({ code: 0, reason: "unauthenticated" });
         },
       );
@@ -623,68 +790,73 @@ export class Hub {
     state.lastSubscribed = frame;
     // Without `since` nothing is replayed: the next resume starts from this cursor, so
     // events published while a fresh subscriber is offline are not lost either.
-    if (!state.sentSince) state.cursor = frame.cursor;
-    for (const sub of state.subs) this.#call(sub, "onSubscribed", frame);
+    if (!state.sentSince) {
+      state.cursor = frame.cursor;
+      this.#remember(state, frame.cursor, null);
+      for (const consumer of state.consumers) {
+        if (consumer.waiting === frame.cursor) consumer.waiting = null;
+      }
+    }
+    this.#toConsumers(state, "subscribed", frame);
+    for (const consumer of state.consumers) this.#startCatchUp(consumer);
   }
 
   #onEvent(frame) {
     const state = this.#topics.get(frame.topic);
     if (!state) return;
-    if (state.hold) {
-      state.held.push(frame);
+    const cursor = frame.cursor;
+    if (typeof cursor !== "string") {
+      // Ephemeral: at most once, to whoever is live now.
+      for (const consumer of state.consumers) {
+        if (!consumer.waiting) this.#to(consumer.sink, { op: "topic", key: consumer.key, kind: "event", frame });
+      }
       return;
     }
-    this.#deliver(state, frame);
-  }
-
-  #deliver(state, frame) {
-    const cursor = frame.cursor;
-    if (typeof cursor === "string") {
-      if (state.seen.has(cursor)) return; // delivered before: never twice
-      state.seen.add(cursor);
-      if (state.seen.size > this.#opts.dedupeWindow) {
-        state.seen.delete(state.seen.values().next().value);
+    if (state.seen.has(cursor)) return; // delivered before: never twice
+    state.seen.add(cursor);
+    if (state.seen.size > this.#opts.dedupeWindow) state.seen.delete(state.seen.values().next().value);
+    state.cursor = cursor;
+    this.#remember(state, cursor, frame);
+    for (const consumer of state.consumers) {
+      if (consumer.waiting) {
+        // Still before this consumer's own starting point: it has this one already.
+        if (consumer.waiting === cursor) {
+          consumer.waiting = null;
+          clearTimeout(consumer.timer);
+          consumer.timer = null;
+        }
+        continue;
       }
-      state.cursor = cursor;
+      this.#to(consumer.sink, { op: "topic", key: consumer.key, kind: "event", frame });
     }
-    for (const sub of state.subs) this.#call(sub, "onEvent", frame);
   }
 
   #onGap(frame) {
     const state = this.#topics.get(frame.topic);
     if (!state) return;
     state.cursor = frame.cursor;
-    const waits = [];
-    for (const sub of state.subs) {
-      const result = this.#call(sub, "onGap", frame);
-      if (result && typeof result.then === "function") waits.push(result);
+    this.#remember(state, frame.cursor, frame);
+    for (const consumer of state.consumers) {
+      consumer.waiting = null;
+      clearTimeout(consumer.timer);
+      consumer.timer = null;
     }
-    if (!waits.length) return;
-    const hold = Promise.allSettled(waits).then(() => {
-      if (state.hold !== hold) return;
-      state.hold = null;
-      const held = state.held;
-      state.held = [];
-      for (const event of held) {
-        if (this.#topics.get(state.topic) === state) this.#deliver(state, event);
-      }
-    });
-    state.hold = hold;
+    this.#toConsumers(state, "gap", frame);
   }
 
   #onError(frame) {
     const request = frame.id != null ? this.#requests.get(frame.id) : undefined;
     if (frame.id != null && frame.id === this.#authId) {
-      this.#emit("error", frame);
+      this.#broadcast({ op: "error", frame });
       this.#drop({ code: 0, reason: "unauthenticated" });
       return;
     }
     if (!request) {
-      this.#emit("error", frame);
+      this.#broadcast({ op: "error", frame });
       return;
     }
     if (request.kind === "publish") {
-      this.#settle(frame, new HubError(frame.code, frame.message, frame));
+      this.#settle(frame, frame);
       return;
     }
     this.#requests.delete(frame.id);
@@ -694,11 +866,12 @@ export class Hub {
     state.reqId = null;
     if (frame.code === "bad_frame" && state.sentSince) {
       // The server does not know our cursor (e.g. from another deployment): start over
-      // from now and tell the caller, as for any other gap.
+      // from now and tell the callers, as for any other gap.
       state.cursor = null;
       state.seen.clear();
-      const gap = { type: "gap", topic: state.topic, cursor: null };
-      for (const sub of state.subs) this.#call(sub, "onGap", gap);
+      state.recent = [];
+      for (const consumer of state.consumers) consumer.waiting = null;
+      this.#toConsumers(state, "gap", { type: "gap", topic: state.topic, cursor: null });
       this.#sendSubscribe(state);
       return;
     }
@@ -712,17 +885,489 @@ export class Hub {
       }, delay);
       return;
     }
+    if (frame.code === "forbidden" && this.#mayRefreshIdentity(state)) {
+      // A caller that arrived after this socket opened may belong to a newer session
+      // (signed in in another tab): open a socket with the current cookie and ask again.
+      this.#lastRefresh = Date.now();
+      this.#drop({ code: 0, reason: "identity refresh" }, false);
+      this.#connect();
+      return;
+    }
     // forbidden, unknown_topic, not_allowed: asked again only on the next connection.
-    for (const sub of state.subs) this.#call(sub, "onError", frame);
+    this.#toConsumers(state, "error", frame);
   }
 
-  #settle(frame, error) {
+  #mayRefreshIdentity(state) {
+    if (Date.now() - this.#lastRefresh < IDENTITY_REFRESH_EVERY) return false;
+    // Only a page loaded after this socket opened can hold a newer session than it.
+    for (const consumer of state.consumers) {
+      if ((consumer.sink.pageStart || 0) > this.#openedAt) return true;
+    }
+    return false;
+  }
+
+  #settle(frame, errorFrame) {
     const request = this.#requests.get(frame.id);
     if (!request || request.kind !== "publish") return;
     this.#requests.delete(frame.id);
     clearTimeout(request.timer);
-    if (error) request.reject(error);
-    else request.resolve({ topic: frame.topic, cursor: frame.cursor });
+    if (errorFrame) this.#answer(request, { code: errorFrame.code, message: errorFrame.message }, errorFrame);
+    else this.#answer(request, null, frame);
+  }
+}
+
+// == Links: how a Hub reaches its Connection =============================================
+
+// Connections shared by the Hubs of this page, by URL and connection options.
+const pageConnections = new Map();
+
+function pageConnection(opts) {
+  const key = JSON.stringify([absoluteUrl(opts.url), ...CONNECTION_OPTIONS.map((name) => opts[name])]);
+  let connection = pageConnections.get(key);
+  if (!connection || connection.closed) {
+    connection = new Connection(opts, { onClosed: () => pageConnections.delete(key) });
+    pageConnections.set(key, connection);
+  }
+  return connection;
+}
+
+// A Connection in this page (shared or the Hub's own). Messages raised while the Hub
+// calls in (a late subscriber's catch-up, the first state) wait for a microtask, so
+// handlers never run inside subscribe() or the constructor; order is kept.
+class LocalLink {
+  #hub;
+  #queue = [];
+  #scheduled = false;
+  constructor(hub, connection, owned) {
+    this.#hub = hub;
+    this.connection = connection;
+    this.owned = owned;
+    this.sink = { send: (message, defer) => this.#deliver(message, defer), wantsFrames: false };
+    connection.addSink(this.sink);
+  }
+
+  #deliver(message, defer) {
+    if (!defer && !this.#queue.length) {
+      this.#hub._receive(message);
+      return;
+    }
+    this.#queue.push(message);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      while (this.#queue.length) {
+        const next = this.#queue[0];
+        try {
+          this.#hub._receive(next);
+        } finally {
+          this.#queue.shift();
+        }
+      }
+      this.#scheduled = false;
+    });
+  }
+
+  attach(key, topic, since) { this.connection.attach(this.sink, key, topic, since); }
+  detach(key) { this.connection.detach(this.sink, key); }
+  publish(rid, topic, event, data, timeout) { this.connection.publish(this.sink, rid, topic, event, data, timeout); }
+  reconnect() { this.connection.reconnect(); }
+  network() {} // the connection listens to this page's events itself
+  check() { this.connection.check(); }
+  frames(on) { this.sink.wantsFrames = on; }
+  close() {
+    if (this.owned) this.connection.close();
+    else this.connection.removeSink(this.sink);
+  }
+}
+
+// The browser's one Connection, in a SharedWorker (hub-worker.js), over a MessagePort.
+// The worker learns that a tab is gone from a Web Lock the tab holds while it lives.
+class WorkerLink {
+  #hub;
+  #port;
+  #failTimer;
+  #releaseLock = null;
+  #failed = false;
+  constructor(hub, opts, onFail) {
+    this.#hub = hub;
+    const url = absoluteUrl(opts.url);
+    // The module's own URL in the name: a new deployment of client.js gets a new worker.
+    const worker = new SharedWorker(new URL("./hub-worker.js", import.meta.url),
+                                    { type: "module", name: `taskstream ${url} ${import.meta.url}` });
+    this.#port = worker.port;
+    const fail = () => {
+      if (this.#failed) return;
+      this.#failed = true;
+      this.close();
+      onFail();
+    };
+    worker.addEventListener("error", fail);
+    this.#failTimer = setTimeout(fail, opts.connectTimeout);
+    this.#port.onmessage = (message) => {
+      if (this.#failed) return;
+      clearTimeout(this.#failTimer);
+      this.#hub._receive(message.data);
+    };
+    this.#port.start();
+    const lock = `taskstream-tab-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+    const hello = () => this.#post({ op: "hello", lock, online: globalThis.navigator?.onLine !== false,
+                                     pageStart: globalThis.performance?.timeOrigin || Date.now() });
+    if (globalThis.navigator?.locks) {
+      globalThis.navigator.locks.request(lock, () => {
+        hello();
+        return new Promise((resolve) => { this.#releaseLock = resolve; });
+      }).catch(() => {});
+    } else {
+      hello();
+    }
+  }
+
+  #post(message) {
+    if (!this.#failed) this.#port.postMessage(message);
+  }
+
+  attach(key, topic, since) { this.#post({ op: "attach", key, topic, since }); }
+  detach(key) { this.#post({ op: "detach", key }); }
+  publish(rid, topic, event, data, timeout) { this.#post({ op: "publish", rid, topic, event, data, timeout }); }
+  reconnect() { this.#post({ op: "reconnect" }); }
+  network(online) { this.#post({ op: "network", online }); }
+  check() { this.#post({ op: "check" }); }
+  frames(on) { this.#post({ op: "frames", on }); }
+  close() {
+    clearTimeout(this.#failTimer);
+    this.#post({ op: "bye" });
+    this.#port.close();
+    this.#releaseLock?.();
+  }
+}
+
+function chooseMode(options, opts) {
+  if (options.shared === false || options.WebSocket || opts.token) return "private";
+  const custom = CONNECTION_OPTIONS.some((name) => name in options);
+  if (options.shared === "page" || custom || typeof globalThis.SharedWorker !== "function" ||
+      typeof globalThis.document === "undefined") return "page";
+  return "worker";
+}
+
+// == Hub: one caller's view ==============================================================
+
+/** One caller's interest in a topic; `close()` ends it. */
+class Subscription {
+  constructor(hub, topic, handlers) {
+    this.topic = topic;
+    this.closed = false;
+    this._hub = hub;
+    this._handlers = handlers;
+  }
+
+  /** The cursor of the last event delivered on this topic (resume point), or null. */
+  get cursor() {
+    return this._hub._cursorOf(this.topic);
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this._hub._release(this);
+  }
+}
+
+export class Hub {
+  #opts;
+  #mode;
+  #link;
+  #state = States.CONNECTING;
+  #user = undefined;
+  #closed = false;
+  #listeners = new Map();
+  #views = new Map(); // topic -> this Hub's view of it
+  #pending = new Map(); // publish rid -> { resolve, reject }
+  #nextRid = 1;
+  #onNetwork = (event) => this.#link.network(event.type === "online");
+  #onVisible = () => {
+    if (globalThis.document?.visibilityState === "visible") this.#link.check();
+  };
+  #onPageHide = (event) => {
+    // A page leaving for good gives its place back at once; one kept in the
+    // back/forward cache comes back through pageshow.
+    if (this.#mode === "worker" && !event.persisted) this.#link.close();
+  };
+
+  constructor(options = {}) {
+    this.#opts = normalizeOptions(options);
+    if (typeof this.#opts.WebSocket !== "function") {
+      throw new TypeError("taskstream Hub needs a WebSocket implementation");
+    }
+    this.#mode = chooseMode(options, this.#opts);
+    if (this.#mode === "worker") {
+      try {
+        this.#link = new WorkerLink(this, this.#opts, () => this.#fallBack());
+      } catch {
+        this.#mode = "page"; // e.g. a worker refused by the page's CSP
+      }
+    }
+    if (!this.#link) {
+      this.#link = this.#mode === "private"
+        ? new LocalLink(this, new Connection(this.#opts), true)
+        : new LocalLink(this, pageConnection(this.#opts), false);
+    }
+    globalThis.addEventListener?.("online", this.#onNetwork);
+    globalThis.addEventListener?.("offline", this.#onNetwork);
+    globalThis.addEventListener?.("pagehide", this.#onPageHide);
+    globalThis.document?.addEventListener?.("visibilitychange", this.#onVisible);
+  }
+
+  /** connecting | open | reconnecting | offline | closed */
+  get state() {
+    return this.#state;
+  }
+
+  /** The user id from the last `welcome` (null: anonymous; undefined: not yet known). */
+  get user() {
+    return this.#user;
+  }
+
+  /** Where the socket lives: "worker" (one per browser), "page" or "private". */
+  get sharing() {
+    return this.#mode;
+  }
+
+  /**
+   * Listen to hub-level events; returns a function that removes the listener.
+   * "state" (state, detail), "welcome" (frame), "error" (frame or HubError: errors no
+   * request owns), "frame" (every parsed server frame for this Hub's topics, and those
+   * without a topic, for debugging).
+   */
+  on(name, fn) {
+    if (!this.#listeners.has(name)) this.#listeners.set(name, new Set());
+    this.#listeners.get(name).add(fn);
+    if (name === "frame") this.#link.frames(true);
+    return () => this.#listeners.get(name)?.delete(fn);
+  }
+
+  /**
+   * Receive a topic's events. Handlers: onEvent(frame), onGap(frame) — may return a
+   * promise; the topic's later events wait until it settles, so a refetch and the
+   * events after it apply in order —, onSubscribed(frame), onError(frame).
+   * `since`: a cursor to resume from (e.g. rendered with the page's initial state).
+   * Subscribing a topic this hub already holds shares that subscription: the new
+   * handlers get events from now on, and their `since` only counts while the topic has
+   * no resume point and has not been sent yet (otherwise a console warning says so).
+   */
+  subscribe(topic, { since = null, onEvent, onGap, onSubscribed, onError } = {}) {
+    if (this.#closed) throw new HubError("closed", "this hub was closed");
+    if (typeof topic !== "string" || !topic) throw new TypeError("topic must be a non-empty string");
+    const sub = new Subscription(this, topic, { onEvent, onGap, onSubscribed, onError });
+    let view = this.#views.get(topic);
+    if (view) {
+      view.subs.add(sub);
+      if (since && since !== view.cursor) {
+        if (view.cursor === null && !view.subscribed) {
+          view.since = since;
+          view.cursor = since;
+          this.#link.attach(topic, topic, since); // adopted if not sent yet, else a warning
+        } else {
+          console.warn(`taskstream: ${topic} is already subscribed on this hub; the new ` +
+                       "subscription's `since` is ignored (use another Hub to replay)");
+        }
+      }
+      if (view.subscribed && view.lastSubscribed) this.#call(sub, "onSubscribed", view.lastSubscribed);
+      return sub;
+    }
+    view = {
+      topic,
+      subs: new Set([sub]),
+      since,
+      cursor: since,
+      delivered: false,
+      seen: new Set(),
+      subscribed: false,
+      lastSubscribed: null,
+      hold: null,
+      held: [],
+    };
+    this.#views.set(topic, view);
+    this.#link.attach(topic, topic, since);
+    return sub;
+  }
+
+  /**
+   * Publish to a topic that accepts client events (rooms). Resolves with the
+   * `published` ack ({topic, cursor}); rejects with a HubError carrying the server's
+   * code, "timeout", "disconnected" (the socket dropped after sending: it may or may
+   * not have been published), or "closed". Waits for the connection when offline.
+   */
+  publish(topic, event, data = {}, { timeout = this.#opts.requestTimeout } = {}) {
+    if (this.#closed) return Promise.reject(new HubError("closed", "this hub was closed"));
+    return new Promise((resolve, reject) => {
+      const rid = this.#nextRid++;
+      this.#pending.set(rid, { resolve, reject });
+      this.#link.publish(rid, topic, event, data, timeout);
+    });
+  }
+
+  /** Reconnect now (a "reconnect now" button, a sign-in), skipping any backoff wait. */
+  reconnect() {
+    if (!this.#closed) this.#link.reconnect();
+  }
+
+  /** Stop this Hub and cancel what it has pending; a shared socket stays for the others. */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    globalThis.removeEventListener?.("online", this.#onNetwork);
+    globalThis.removeEventListener?.("offline", this.#onNetwork);
+    globalThis.removeEventListener?.("pagehide", this.#onPageHide);
+    globalThis.document?.removeEventListener?.("visibilitychange", this.#onVisible);
+    this.#rejectPending("closed", "this hub was closed");
+    this.#views.clear();
+    this.#link.close();
+    this.#setState(States.CLOSED, {});
+  }
+
+  // -- internals used by Subscription and the links -------------------------------------
+
+  _cursorOf(topic) {
+    return this.#views.get(topic)?.cursor ?? null;
+  }
+
+  _release(sub) {
+    const view = this.#views.get(sub.topic);
+    if (!view || !view.subs.delete(sub) || view.subs.size) return;
+    this.#views.delete(sub.topic);
+    if (!this.#closed) this.#link.detach(sub.topic);
+  }
+
+  _receive(message) {
+    if (this.#closed) return;
+    switch (message.op) {
+      case "state":
+        this.#setState(message.state, message.detail || {});
+        break;
+      case "welcome":
+        this.#user = message.frame.user;
+        this.#emit("welcome", message.frame);
+        break;
+      case "error":
+        this.#emit("error", message.local
+          ? new HubError(message.frame.code, message.frame.message)
+          : message.frame);
+        break;
+      case "frame":
+        this.#emit("frame", message.frame);
+        break;
+      case "topic":
+        this.#onTopic(message);
+        break;
+      case "published": {
+        const pending = this.#pending.get(message.rid);
+        if (!pending) break;
+        this.#pending.delete(message.rid);
+        if (message.error) {
+          const { code, message: text, frame } = message.error;
+          pending.reject(new HubError(code, text, frame || null));
+        } else {
+          pending.resolve({ topic: message.topic, cursor: message.cursor });
+        }
+        break;
+      }
+      default:
+        break; // "ready", and messages of later versions
+    }
+  }
+
+  // The SharedWorker did not start: carry on with this page's own socket.
+  #fallBack() {
+    if (this.#closed) return;
+    this.#mode = "page";
+    this.#rejectPending("disconnected", "the shared connection failed to start");
+    this.#link = new LocalLink(this, pageConnection(this.#opts), false);
+    for (const view of this.#views.values()) {
+      view.subscribed = false;
+      this.#link.attach(view.topic, view.topic, view.cursor);
+    }
+    if (this.#listeners.get("frame")?.size) this.#link.frames(true);
+  }
+
+  #rejectPending(code, text) {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const { reject } of pending) reject(new HubError(code, text));
+  }
+
+  #setState(state, detail) {
+    if (this.#state === state && state !== States.RECONNECTING) return;
+    this.#state = state;
+    this.#emit("state", state, detail);
+  }
+
+  #emit(name, ...args) {
+    for (const fn of this.#listeners.get(name) || []) {
+      try {
+        fn(...args);
+      } catch (error) {
+        report(error);
+      }
+    }
+  }
+
+  #onTopic({ key, kind, frame }) {
+    const view = this.#views.get(key);
+    if (!view) return;
+    switch (kind) {
+      case "subscribed":
+        view.subscribed = true;
+        view.lastSubscribed = frame;
+        if (!view.since && !view.delivered) view.cursor = frame.cursor;
+        for (const sub of view.subs) this.#call(sub, "onSubscribed", frame);
+        break;
+      case "event":
+        if (view.hold) view.held.push(frame);
+        else this.#deliver(view, frame);
+        break;
+      case "gap":
+        this.#onGap(view, frame);
+        break;
+      case "error":
+        for (const sub of view.subs) this.#call(sub, "onError", frame);
+        break;
+      default:
+        break;
+    }
+  }
+
+  #deliver(view, frame) {
+    const cursor = frame.cursor;
+    if (typeof cursor === "string") {
+      if (view.seen.has(cursor)) return; // delivered before: never twice
+      view.seen.add(cursor);
+      if (view.seen.size > this.#opts.dedupeWindow) view.seen.delete(view.seen.values().next().value);
+      view.cursor = cursor;
+      view.delivered = true;
+    }
+    for (const sub of view.subs) this.#call(sub, "onEvent", frame);
+  }
+
+  #onGap(view, frame) {
+    view.cursor = frame.cursor;
+    view.delivered = true;
+    if (frame.cursor === null) view.seen.clear();
+    const waits = [];
+    for (const sub of view.subs) {
+      const result = this.#call(sub, "onGap", frame);
+      if (result && typeof result.then === "function") waits.push(result);
+    }
+    if (!waits.length) return;
+    const hold = Promise.allSettled(waits).then(() => {
+      if (view.hold !== hold) return;
+      view.hold = null;
+      const held = view.held;
+      view.held = [];
+      for (const event of held) {
+        if (this.#views.get(view.topic) === view) this.#deliver(view, event);
+      }
+    });
+    view.hold = hold;
   }
 
   #call(sub, name, frame) {
