@@ -283,8 +283,16 @@ async def test_connections_per_user_are_limited(start_server, make_user, session
     cookie = await sync_to_async(session_cookie)(user)
     first = await HubClient.connect(server.ws_url, cookie=cookie)
     second = await HubClient.connect(server.ws_url, cookie=cookie)
-    with pytest.raises(AssertionError, match="rate_limited"):
-        await HubClient.connect(server.ws_url, cookie=cookie)  # error frame instead of welcome
+    # A refused socket is told why: its own error code and close code, not "rate limited".
+    refused = await websockets.connect(server.ws_url, origin=server.http_url,
+                                       additional_headers={"Cookie": cookie})
+    error = json.loads(await refused.recv())
+    assert (error["type"], error["code"]) == ("error", "too_many_connections")
+    assert "connections" in error["message"]
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await refused.recv()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4430, "too many connections")
     await first.close()
     third = None
     for _ in range(50):  # the server counts the close once it has processed it

@@ -98,8 +98,8 @@ class Connection:
         self.subs.clear()
         self._end()
 
-    def close(self, code: int) -> None:
-        self.out.close(code)
+    def close(self, code: int, reason: str = "") -> None:
+        self.out.close(code, reason)
 
     # -- what revocations ask (taskstream.hub.revocation) --------------------------------
 
@@ -173,13 +173,15 @@ class Connection:
             self._end()
 
     def _count_user(self) -> bool:
-        """Count this socket against its user's limit; close it (4429) when over."""
+        """Count this socket against its user's limit; close it (4430) when over."""
         user_id = self._user_id()
         if user_id is None:
             return True
         if not quota.acquire(user_id):
-            self.out.write(p.error_frame(p.RATE_LIMITED, "too many open sockets for this user"))
-            self.close(p.CLOSE_RATE_LIMITED)
+            # Not a rate: a cap that frees up when the user closes another socket.
+            self.out.write(p.error_frame(p.TOO_MANY_CONNECTIONS,
+                                         "too many open connections for this user"))
+            self.close(p.CLOSE_TOO_MANY_CONNECTIONS, "too many connections")
             self.subs.user = None  # not counted: nothing to release
             return False
         return True

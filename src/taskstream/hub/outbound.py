@@ -74,10 +74,10 @@ class Outbound:
         if self.open:
             self._emit(frame)
 
-    def close(self, code: int) -> None:
+    def close(self, code: int, reason: str = "") -> None:
         """Send a close frame after what is already queued; later writes are dropped."""
         if self.open:
-            self._emit({"type": "websocket.close", "code": code})
+            self._emit({"type": "websocket.close", "code": code, "reason": reason})
             self.open = False
             self._owner.on_close()
 

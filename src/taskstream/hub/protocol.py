@@ -32,9 +32,10 @@ NOT_ALLOWED = "not_allowed"
 TOO_LARGE = "too_large"
 RATE_LIMITED = "rate_limited"
 UNAUTHENTICATED = "unauthenticated"
+TOO_MANY_CONNECTIONS = "too_many_connections"
 ERROR_CODES = frozenset(
     {BAD_FRAME, UNKNOWN_TYPE, UNKNOWN_TOPIC, FORBIDDEN, NOT_ALLOWED, TOO_LARGE, RATE_LIMITED,
-     UNAUTHENTICATED}
+     UNAUTHENTICATED, TOO_MANY_CONNECTIONS}
 )
 
 # WebSocket close codes.
@@ -44,6 +45,7 @@ CLOSE_TRY_AGAIN = 1013
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_SLOW_CONSUMER = 4408
 CLOSE_RATE_LIMITED = 4429
+CLOSE_TOO_MANY_CONNECTIONS = 4430
 
 # A \uD800-\uDFFF escape: the only way a lone surrogate (text that cannot be stored, sent
 # on or encoded as UTF-8) gets into a frame whose bytes were valid UTF-8.
