@@ -3,6 +3,7 @@
 // publishes `notification.read`, which every tab applies.
 import { getCookie } from "../taskstream/client.js";
 import { hub } from "./shared-hub.js";
+import "./connection.js";
 
 const root = document.getElementById("bell");
 const button = document.getElementById("bell-button");

@@ -1,5 +1,7 @@
-// The home page's "Realtime hub" card: opens /ws/ with the session cookie and shows the
-// welcome frame. A raw socket on purpose: it checks the endpoint, not a client library.
+// The home page's "Realtime hub" card: the state of this browser's one hub connection
+// (shared with the bell and every other tab), and who the hub says we are.
+import { hub } from "./shared-hub.js";
+
 const card = document.getElementById("hub-status");
 
 function show(state, label, detail) {
@@ -8,21 +10,22 @@ function show(state, label, detail) {
   card.querySelector('[data-role="detail"]').textContent = detail;
 }
 
-function connect(delay) {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${scheme}//${location.host}/ws/`);
-  ws.addEventListener("message", (msg) => {
-    const frame = JSON.parse(msg.data);
-    if (frame.type === "welcome") {
-      const who = frame.user === null ? "anonymous" : `user #${frame.user}`;
-      show("live", "live", `Connected as ${who} · heartbeat every ${frame.heartbeat} s.`);
-      delay = 1000;
+if (card) {
+  let welcome = null;
+  const draw = (state, detail = {}) => {
+    if (state === "open" && welcome) {
+      const who = welcome.user === null ? "anonymous" : `user #${welcome.user}`;
+      show("live", "live", `Connected as ${who} · heartbeat every ${welcome.heartbeat} s.`);
+    } else if (state === "offline") {
+      show("offline", "offline", "This browser is offline; reconnecting when the network is back.");
+    } else if (state === "reconnecting") {
+      const why = detail.reason ? `${detail.reason}; ` : "";
+      show("offline", "offline", `Disconnected (${why}retrying in ${Math.round((detail.delay || 0) / 1000)} s).`);
     }
+  };
+  hub.on("welcome", (frame) => {
+    welcome = frame;
+    draw(hub.state);
   });
-  ws.addEventListener("close", () => {
-    show("offline", "offline", `Disconnected; retrying in ${Math.round(delay / 1000)} s.`);
-    setTimeout(() => connect(Math.min(delay * 2, 30000)), delay);
-  });
+  hub.on("state", draw);
 }
-
-if (card) connect(1000);
