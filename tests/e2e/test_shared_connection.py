@@ -141,3 +141,20 @@ async def test_reconnect_now_is_a_keyboard_button(make_user, login, context, pag
     await expect(page.locator("#state")).to_have_attribute("data-state", "open")
     await expect(event_texts(page)).to_have_text(["while offline"])
     await expect(page.locator("#conn")).to_be_hidden()
+
+
+async def test_a_tab_opened_after_signing_in_again_is_live_at_once(make_user, login, context,
+                                                                   page, one_socket_site):
+    await signed_in(make_user, login, context, one_socket_site)
+    await open_live(page, one_socket_site)
+    other = await context.new_page()
+    await open_live(other, one_socket_site)
+    # Logging out closes the browser's socket with 4401: a long backoff for the other tab...
+    await page.get_by_role("button", name="Log out").click()
+    await expect(other.locator("#state")).to_have_attribute("data-state", "reconnecting")
+    # ...which a page loaded under the next session does not wait out.
+    topic = await signed_in(make_user, login, context, one_socket_site)
+    fresh = await context.new_page()
+    await open_live(fresh, one_socket_site)
+    await apublish(topic, "note.created", {"message": "new session"})
+    await expect(event_texts(fresh)).to_have_text(["new session"])

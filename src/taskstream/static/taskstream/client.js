@@ -362,6 +362,18 @@ export class Connection {
     this.#connect();
   }
 
+  /**
+   * A page joined (a SharedWorker's new tab): if this connection is waiting out a backoff,
+   * try now. The page may come with a new session (signed in again after a 4401), and
+   * must not wait a minute for what a reload would get at once.
+   */
+  wake() {
+    if (this.#closed || this.#offline || this.#ws) return;
+    this.#attempt = 0;
+    this.#failedHandshakes = 0;
+    this.#connect();
+  }
+
   /** The browser went offline (false) or online (true). */
   network(online) {
     if (this.#closed) return;

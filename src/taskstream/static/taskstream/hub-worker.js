@@ -31,6 +31,7 @@ self.addEventListener("connect", (event) => {
         // Granted once the tab no longer holds it: the tab is gone.
         self.navigator.locks?.request(m.lock, leave).catch(() => {});
         if (m.online === false) conn.network(false);
+        else conn.wake();
         break;
       case "attach":
         conn.attach(sink, m.key, m.topic, m.since);
