@@ -206,3 +206,14 @@ async def test_token_auth_frame_signs_in_a_cookieless_socket(start_server, make_
         assert await page.evaluate("window.log.filter((e) => e[0] === 'error')") == []
     finally:
         server.stop()
+
+
+async def test_type_declarations_ship_beside_the_module_and_name_every_export(page, live_site):
+    response = await page.request.get(f"{live_site.http_url}/static/taskstream/client.d.ts")
+    assert response.status == 200
+    declared = re.findall(r"^export declare (?:const|class|function) (\w+)",
+                          await response.text(), re.MULTILINE)
+    await page.goto(f"{live_site.http_url}/static/taskstream/client.js")
+    exported = await page.evaluate(
+        "import('/static/taskstream/client.js').then((m) => Object.keys(m))")
+    assert sorted(declared) == sorted(exported)
