@@ -22,6 +22,7 @@ export declare const CloseCodes: Readonly<{
   SLOW_CONSUMER: 4408;
   RATE_LIMITED: 4429;
   TOO_MANY_CONNECTIONS: 4430;
+  TOO_MANY_ANONYMOUS: 4431;
 }>;
 
 /** Error codes the server sends in `error` frames (docs/protocol.md, "Error codes"). */

@@ -38,6 +38,7 @@ export const CloseCodes = Object.freeze({
   SLOW_CONSUMER: 4408,
   RATE_LIMITED: 4429,
   TOO_MANY_CONNECTIONS: 4430,
+  TOO_MANY_ANONYMOUS: 4431,
 });
 
 // Codes the server uses for "try again shortly".
@@ -575,7 +576,8 @@ export class Connection {
     }
     this.#failedHandshakes = wasReady ? 0 : this.#failedHandshakes + 1;
     const { base, cap, hardCap } = this.#opts.backoff;
-    this.#refused = code === CloseCodes.TOO_MANY_CONNECTIONS;
+    // A cap on open sockets (per user, or anonymous ones): it frees up as others close.
+    this.#refused = code === CloseCodes.TOO_MANY_CONNECTIONS || code === CloseCodes.TOO_MANY_ANONYMOUS;
     const hard =
       code === CloseCodes.UNAUTHENTICATED ||
       code === CloseCodes.RATE_LIMITED ||
@@ -585,7 +587,7 @@ export class Connection {
       // Over the per-user socket cap (other tabs, other devices): a freed socket in this
       // browser wakes us at once (#onReleased); otherwise look again now and then.
       delay = 2_000 + Math.random() * Math.min(hardCap / 2, base * 2 ** this.#attempt);
-      reason ||= "too many connections";
+      reason ||= code === CloseCodes.TOO_MANY_CONNECTIONS ? "too many connections" : "server busy";
     } else if (hard) {
       // Asking again soon will not help: wait long, and say why in the state detail.
       delay = hardCap / 2 + (Math.random() * hardCap) / 2;
