@@ -1009,14 +1009,17 @@ class WorkerLink {
     const worker = new SharedWorker(new URL("./hub-worker.js", import.meta.url),
                                     { type: "module", name: `taskstream ${url} ${import.meta.url}` });
     this.#port = worker.port;
-    const fail = () => {
+    const fail = (why) => {
       if (this.#failed) return;
+      console.warn(`taskstream: the shared hub worker ${why}; this page opens its own socket`);
+      this.close(); // says bye, so the worker forgets this tab even without Web Locks
       this.#failed = true;
-      this.close();
       onFail();
     };
-    worker.addEventListener("error", fail);
-    this.#failTimer = setTimeout(fail, opts.connectTimeout);
+    worker.addEventListener("error", () => fail("failed to start"));
+    // A safety net only (a failed script fires "error"): a worker starting slowly while
+    // many tabs load at once must not be abandoned for sockets of their own.
+    this.#failTimer = setTimeout(() => fail("did not answer"), 3 * opts.connectTimeout);
     this.#port.onmessage = (message) => {
       if (this.#failed) return;
       clearTimeout(this.#failTimer);
