@@ -179,6 +179,8 @@ async def test_token_auth_frame_signs_in_a_cookieless_socket(start_server, make_
         page_origin = f"http://localhost:{server.port}"
         await context.add_cookies([{"name": name, "value": value, "url": page_origin}])
         await page.goto(f"{page_origin}/live/")  # sets the CSRF cookie ws-token needs
+        # A document without the site's CSP (connect-src 'self' forbids the other origin).
+        await page.goto(f"{page_origin}/static/taskstream/client.js")
         socket_url = f"ws://127.0.0.1:{server.port}/ws/"
         users = await page.evaluate(
             """async (url) => {
