@@ -91,3 +91,22 @@ async def test_apublish_returns_the_cursor():
 
     cursor = await apublish("user:907", "tick", {"n": 1})
     assert cursor is not None and parse_cursor(cursor)
+
+
+def test_a_keyed_event_is_logged_once_per_topic_and_answers_its_first_cursor():
+    first = publish_keyed("user:906", "tick", {"n": 1}, key="k1")
+    again = publish_keyed("user:906", "tick", {"n": 1}, key="k1")
+    other_topic = publish_keyed("user:907", "tick", {"n": 1}, key="k1")
+    plain = publish("user:906", "tick", {"n": 2})
+    assert again == first and other_topic != first
+    replay = read("user:906", str(read("user:906", None).latest).rsplit("-", 2)[0] + "-0-0")
+    assert len(replay.events) == 2 and str(replay.latest) == plain
+
+
+def publish_keyed(topic: str, event: str, data: dict[str, object], *, key: str) -> str:
+    from taskstream.hub.batch import publish_calls
+    from taskstream.hub.publish import encode_event
+
+    topic_json, event_json, data_json, ts = encode_event(topic, event, data)
+    return publish_calls([log.publish_args(topic_json, event_json, data_json, ts, topic,
+                                           key)])[0]
