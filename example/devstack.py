@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -59,12 +60,20 @@ def read_port() -> int:
     if not 0 < port < 65536:
         raise StartupError(f"PORT must be between 1 and 65535, got {port}")
     with socket.socket() as sock:
+        # As the server binds: connections of a previous run in TIME_WAIT (a browser had
+        # the site open) do not make the port look taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
             raise StartupError(f"PORT {port} is already in use; set PORT to a free one, "
                                f"e.g. PORT={port + 1} make run") from None
     return port
+
+
+def embedded_url_file() -> Path:
+    """Where a running stack leaves its embedded Redis's URL for ``manage.py`` commands."""
+    return Path(os.environ.get("TASKSTREAM_VAR_DIR", ROOT / "var")) / "embedded-redis-url"
 
 
 def _check(what: str, url: str, check: Callable[[], None]) -> None:
@@ -211,12 +220,22 @@ def run_procfile(port: int) -> int:
             with _output_lock:
                 super().write(message)
 
+    class StackManager(Manager):  # type: ignore[misc]
+        def terminate(self) -> None:
+            if not self._terminating and (message := stop_message()) is not None:
+                say(message)
+            super().terminate()
+
     procfile = parse_procfile(PROCFILE.read_text())
     env = child_env(port)
-    manager = Manager(LockedPrinter(sys.stdout, colour=sys.stdout.isatty()))
+    manager = StackManager(LockedPrinter(sys.stdout, colour=sys.stdout.isatty()))
     for name, cmd in procfile.processes.items():
-        # Each runs in a process group of its own (honcho's default), stopped as a group.
-        manager.add_process(name, cmd, env={**env, "HONCHO_PROCESS_NAME": name}, cwd=str(ROOT))
+        # Each runs in a process group of its own (honcho's default), stopped as a group,
+        # under a lifeline that stops it if this process is killed without a word.
+        lifeline = f"{shlex.quote(sys.executable)} -m example.lifeline {os.getpid()} " \
+                   f"{shlex.quote(cmd)}"
+        manager.add_process(name, lifeline, env={**env, "HONCHO_PROCESS_NAME": name},
+                            cwd=str(ROOT))
 
     stop = threading.Event()
     threading.Thread(target=announce_when_ready, args=(port, stop), daemon=True).start()
@@ -237,6 +256,32 @@ def run_procfile(port: int) -> int:
     return 0 if code in (128 + signal.SIGINT, 128 + signal.SIGTERM) else code
 
 
+def stop_message() -> str | None:
+    """What a stop will wait for, if anything: jobs the worker is running."""
+    from django.apps import apps
+    from django.db import connections
+
+    # Seconds honcho lets processes stop after SIGTERM before it SIGKILLs them.
+    from honcho.manager import KILL_WAIT
+
+    if not apps.is_installed("taskstream.jobs"):
+        return None
+    from taskstream.jobs.models import Job
+
+    try:
+        running = Job.objects.filter(state="running").count()
+    except Exception:  # the database is gone too: say nothing rather than fail the stop
+        return None
+    finally:
+        connections.close_all()
+    if not running:
+        return None
+    jobs = "1 job is" if running == 1 else f"{running} jobs are"
+    return (f"taskstream: stopping: {jobs} running; the worker gets {KILL_WAIT} s to finish "
+            f"{'it' if running == 1 else 'them'}, then it is killed and the reaper re-queues "
+            f"what did not finish at the next start")
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -253,7 +298,7 @@ def main() -> int:
     try:
         port = read_port()
         if not os.environ.get("REDIS_URL"):
-            embedded = RedisProcess()
+            embedded = RedisProcess(die_with_parent=True)
         setup_django(embedded.url if embedded else None)
         if embedded is not None:
             try:
@@ -262,6 +307,8 @@ def main() -> int:
                 raise StartupError(f"embedded Redis did not start: {exc}") from exc
             print(f"taskstream: embedded Redis on {embedded.url} (set REDIS_URL to use your own)",
                   flush=True)
+            # For `python manage.py ...` beside the stack (createsuperuser needs REDIS_URL).
+            embedded_url_file().write_text(embedded.url + "\n")
         prepare_database()
         code = run_procfile(port)
         print("taskstream: stopped", flush=True)
@@ -273,6 +320,8 @@ def main() -> int:
         return 0
     finally:
         if embedded is not None:
+            with contextlib.suppress(OSError):
+                embedded_url_file().unlink(missing_ok=True)
             embedded.close()
 
 

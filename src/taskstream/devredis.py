@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -50,6 +51,14 @@ def redis_server_binary() -> str:
         return found
 
 
+def _die_with_parent() -> None:
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class RedisProcess:
     """A redis-server without persistence on a free port; ``restart`` wipes its data.
 
@@ -58,8 +67,12 @@ class RedisProcess:
     reaches the process that owns it, which stops it last, after its clients.
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, die_with_parent: bool = False) -> None:
+        """``die_with_parent``: the kernel stops the server when the thread that started it
+        ends (Linux), so a SIGKILLed owner leaves no Redis behind; start it from a thread
+        that lives as long as its owner (the main thread)."""
         self.port = port or free_port()
+        self.die_with_parent = die_with_parent
         self.dir = tempfile.mkdtemp(prefix="taskstream-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -72,6 +85,7 @@ class RedisProcess:
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_die_with_parent if self.die_with_parent else None,
         )
         wait_for_port(self.port, proc=self.proc)
         return self

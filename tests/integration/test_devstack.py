@@ -6,6 +6,7 @@ import contextlib
 import os
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -36,6 +38,7 @@ class Devstack:
     """The dev stack in a subprocess, its output read continuously (a full pipe would stall it)."""
 
     def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
         self.port = int(env["PORT"])
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "example.devstack"], cwd=ROOT, env=env,
@@ -112,6 +115,16 @@ def test_devstack_serves_then_ctrl_c_stops_every_process(devstack: Devstack) -> 
     assert devstack.get("/healthz") == 200
     assert devstack.get("/readyz") == 200  # the embedded Redis is both hub and broker
 
+    # Becoming staff beside the running stack: no REDIS_URL to copy (docs/operations.md).
+    made = subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "boss",
+         "--email", "boss@example.com"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**devstack.env, "DJANGO_SUPERUSER_PASSWORD": "a-long-boss-pass-9"})
+    assert made.returncode == 0, made.stderr
+    with sqlite3.connect(Path(devstack.env["TASKSTREAM_VAR_DIR"]) / "db.sqlite3") as db:
+        assert db.execute("SELECT is_staff, is_superuser FROM auth_user WHERE username = ?",
+                          ("boss",)).fetchone() == (1, 1)
+
     tree = psutil.Process(devstack.proc.pid).children(recursive=True)
     commands = [" ".join(p.cmdline()) for p in alive(tree)]
     for expected in ("redis-server", "taskstream.server", "example worker", "example beat",
@@ -147,3 +160,58 @@ def test_unreachable_backend_fails_fast_with_one_clear_line(
         f"taskstream: {name}: cannot connect to {shown.format(port=port)} ("), result.stderr
     assert result.stderr.count("\n") == 1
     assert "secret" not in result.stderr
+
+
+def _time_wait_on(port: int) -> None:
+    """Leave a connection in TIME_WAIT on ``port``, as a server that closed first does."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+        accepted.close()  # the server side closes first: its end waits in TIME_WAIT
+        client.recv(1)
+        client.close()
+
+
+def test_port_check_ignores_connections_in_time_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    from example.devstack import read_port
+
+    port = free_port()
+    _time_wait_on(port)
+    monkeypatch.setenv("PORT", str(port))
+    assert read_port() == port
+
+
+def test_a_killed_devstack_leaves_no_orphans(devstack: Devstack) -> None:
+    devstack.wait_for_line(f"taskstream ready on http://127.0.0.1:{devstack.port}", READY_TIMEOUT)
+    tree = psutil.Process(devstack.proc.pid).children(recursive=True)
+    commands = [" ".join(p.cmdline()) for p in alive(tree)]
+    assert any("taskstream.server" in c for c in commands), commands
+
+    devstack.proc.kill()  # no Ctrl-C, no SIGTERM: nothing gets to clean up
+    devstack.proc.wait(10)
+    try:
+        deadline = time.monotonic() + 30
+        while alive(tree) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert alive(tree) == [], [p.cmdline() for p in alive(tree)]
+    finally:  # whatever the outcome, this test leaves nothing running
+        for proc in alive(tree):
+            proc.kill()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_that_waits_on_running_jobs_says_so(django_user_model: Any) -> None:
+    from example.devstack import stop_message
+    from taskstream.jobs.models import Job
+
+    assert stop_message() is None
+    owner = django_user_model.objects.create_user("stopper")
+    Job.objects.create(owner=owner, kind="demo.slow", state="running")
+    message = stop_message()
+    assert message is not None
+    assert message.startswith("taskstream: stopping: 1 job is running; the worker gets 5 s")
