@@ -1,7 +1,7 @@
-// The connection chip in the top bar of every signed-in page: hidden while the hub is
-// open, it says "Offline" or "Reconnecting in N s" (and why) otherwise, with a
-// "Reconnect now" button that skips the wait. Built here, next to the bell, so no
-// template has to carry it.
+// The connection bar of every signed-in page: hidden while the hub is open, it says
+// "Offline" or "Reconnecting in N s" (and why) otherwise, with a "Reconnect now" button
+// that skips the wait. Built here, right after the top bar (the next stop in the tab
+// order; shown in a corner of the screen), so no template has to carry it.
 import { hub } from "./shared-hub.js";
 
 const REASONS = {
@@ -30,7 +30,8 @@ function build(anchor) {
   button.textContent = "Reconnect now";
   button.addEventListener("click", () => hub.reconnect());
   root.append(text, button);
-  anchor.before(root);
+  // Outside the header: a fixed box inside it would be placed relative to the header.
+  (anchor.closest("header") || anchor).after(root);
   return { root, text, button };
 }
 
