@@ -10,15 +10,41 @@ SERVICES_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 	REDIS_URL=redis://127.0.0.1:6379/0 \
 	CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: run test test-services lint docs-settings bench-hub bench-jobs bench-rooms bench-pipelines venv clean
+.PHONY: run test test-services lint docs-settings bench-hub bench-jobs bench-rooms bench-pipelines venv lock build matrix matrix-ci clean
 
-$(STAMP): pyproject.toml
+# The exact versions the demo and CI run: the lock (requirements/dev.txt), then this tree
+# itself without resolving anything again. pyproject.toml holds the ranges users get.
+$(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Re-pin the lock from pyproject.toml's ranges (keeps current pins; UPGRADE=1 takes the newest
+# allowed), and requirements/oldest.txt: every library dependency at its lower bound.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal -q \
+		$(if $(UPGRADE),--upgrade) -o requirements/dev.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --universal -q \
+		--resolution lowest-direct -o requirements/oldest.txt
+
+# The wheel and sdist in dist/, checked (metadata, README rendering) and listed.
+build: $(STAMP)
+	rm -rf dist
+	mkdir -p var && $(BIN)/python -m build --outdir dist . >var/build.log 2>&1 || (cat var/build.log; exit 1)
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python -m tests.packaging.contents dist
+
+# Oldest and newest allowed dependencies on Python 3.11 and 3.13 (noxfile.py); ARGS go to nox.
+matrix: $(STAMP)
+	$(BIN)/nox -s tests $(ARGS)
+
+# The reduced matrix CI runs: oldest pins on 3.11, a fast subset.
+matrix-ci: $(STAMP)
+	$(BIN)/nox -s ci $(ARGS)
 
 run: $(STAMP)
 	$(BIN)/python -m example.devstack
@@ -54,4 +80,4 @@ bench-pipelines: $(STAMP)
 	$(BIN)/python -m bench.pipelines $(ARGS)
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache
+	rm -rf $(VENV) var dist .mypy_cache .ruff_cache
