@@ -16,7 +16,7 @@ From that entry alone:
 
 Check ids are ranged by app: hub E001-E019, jobs E020-E029, rooms E050-E055 (then E045-E049),
 notifications E056-E059, pipelines E060-E069, periodic E070-E079 (and outbox E080-E089),
-accounts (taskstream.throttle) E090-E099.
+accounts (taskstream.throttle) E090-E099, installation E100 (the base app missing).
 A rule over several settings is a :class:`Relation` in ``RELATIONS``.
 """
 

@@ -75,6 +75,7 @@ def _fail_fast() -> None:
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
+    from taskstream import checks  # noqa: F401  (a hub without 'taskstream' installed: E100)
     from taskstream.health import check_redis, describe_error
 
     try:

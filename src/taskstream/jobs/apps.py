@@ -10,6 +10,7 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from taskstream import checks  # noqa: F401  (E100 runs even without 'taskstream')
         from taskstream.api import register_router
         from taskstream.jobs import (
             housekeeping,

@@ -12,6 +12,7 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from django.apps import apps
 
+        from taskstream import checks  # noqa: F401  (E100 runs even without 'taskstream')
         from taskstream.api import register_router
         from taskstream.notifications import housekeeping
         from taskstream.notifications.api import router
