@@ -27,15 +27,26 @@ class HubEndpoint:
     can sit directly under ``ProtocolTypeRouter`` without Channels' ``URLRouter`` (whose
     per-socket scope copies cost about 1.4 KB of every idle socket). Inside a
     ``URLRouter``, use ``HubEndpoint()``.
+
+    ``HubEndpoint(path="/ws/", others=app)`` hands every other WebSocket path to ``app``: the
+    project's own Channels stack (``AllowedHostsOriginValidator(AuthMiddlewareStack(
+    URLRouter(...)))``) beside the hub, which does its own Origin and auth (docs/install.md).
     """
 
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(self, path: str | None = None, *,
+                 others: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None) -> None:
+        if others is not None and path is None:
+            raise ValueError("HubEndpoint(others=...) needs the hub's own path, e.g. '/ws/'")
         self.path = path
+        self.others = others
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             raise ValueError("the taskstream hub endpoint only serves WebSocket connections")
         if self.path is not None and scope.get("path") != self.path:
+            if self.others is not None:
+                await self.others(scope, receive, send)
+                return
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": 403})
             return

@@ -1,0 +1,138 @@
+"""``LiveTask``, the Celery base class of jobs, and the reaper that beat runs.
+
+::
+
+    from celery import shared_task
+    from taskstream.jobs import LiveTask
+
+    @shared_task(base=LiveTask, bind=True, name="reports.export",
+                 autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+    def export(self, *, rows: int) -> dict:
+        for i in range(rows):
+            self.checkpoint()                 # raises JobCancelled after job_cancel()
+            ...
+            self.progress(i + 1, rows, "exporting")
+        return {"rows": rows}
+
+Started with ``job_start(kind="reports.export", owner=user, params={"rows": 10})``;
+called without a job (``export.delay(rows=3)``) it runs as a plain task and
+``progress``/``checkpoint`` do nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery import Task, shared_task
+from celery.exceptions import Retry
+from django.db import close_old_connections
+from django.utils import timezone
+
+from taskstream.jobs.exceptions import JobCancelled, JobSuperseded
+from taskstream.jobs.housekeeping import REAPER_TASK
+
+logger = logging.getLogger("taskstream.jobs")
+
+
+
+class LiveTask(Task):
+    """Celery base class of jobs: progress, checkpoints, state events, exactly-once finish."""
+
+    # A lost worker's message goes back to the queue instead of being acknowledged.
+    acks_late = True
+    reject_on_worker_lost = True
+    # True: job_cancel() of a running job terminates the worker's child (SIGTERM) instead
+    # of waiting for the next checkpoint(). Only for tasks that are safe to kill midway.
+    terminate_on_cancel = False
+    # The job id travels as an extra keyword the task body never sees (``__call__`` pops
+    # it), so Celery's own argument check would refuse it; job_start checks params instead.
+    typing = False
+
+    def _run_handle(self) -> Any:
+        return getattr(self.request, "taskstream_run", None)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from taskstream.jobs.lifecycle import run_claim
+        from taskstream.jobs.services import JOB_KWARG
+        from taskstream.jobs.ticker import ticker
+
+        job_id = kwargs.pop(JOB_KWARG, None)
+        if job_id is None:
+            return super().__call__(*args, **kwargs)
+        request = self.request
+        delivery = request.delivery_info or {}
+        close_old_connections()
+        run = run_claim(job_id=str(job_id), task_id=str(request.id),
+                        redelivered=bool(delivery.get("redelivered")))
+        if run is None:
+            return None
+        if run.cancelled:
+            run.cancel()
+            return None
+        request.taskstream_run = run  # type: ignore[attr-defined]
+        ticker.add(run)
+        try:
+            result = super().__call__(*args, **kwargs)
+        except JobCancelled:
+            run.cancel()
+            return None
+        except JobSuperseded:
+            logger.info("job %s was taken over by another run; this one stops", job_id)
+            return None
+        except Retry:
+            raise  # retry() already moved the job to retrying
+        except Exception as exc:
+            if not run.fail(exc):
+                return None  # this run no longer owns the job: its failure is not the job's
+            raise
+        finally:
+            ticker.remove(run)
+            request.taskstream_run = None  # type: ignore[attr-defined]
+        run.succeed(result)
+        return result
+
+    @property
+    def job(self) -> Any:
+        """The ``Job`` this run works on (``None`` when called without a job)."""
+        run = self._run_handle()
+        return run.job if run is not None else None
+
+    def progress(self, current: int, total: int | None = None, message: str = "") -> None:
+        """Report progress; events go out at most every ``JOB_PROGRESS_INTERVAL`` s, the
+        last value always. Raises ``JobSuperseded`` if another run took the job over."""
+        run = self._run_handle()
+        if run is not None:
+            run.progress(current, total, message)
+
+    def checkpoint(self) -> None:
+        """Raise :class:`JobCancelled` once cancelling this job was requested."""
+        run = self._run_handle()
+        if run is not None:
+            run.checkpoint()
+
+    def retry(self, args: Any = None, kwargs: Any = None, exc: Exception | None = None,
+              throw: bool = True, eta: datetime | None = None, countdown: float | None = None,
+              max_retries: int | None = None, **options: Any) -> Any:
+        """Celery's retry; the job shows ``retrying`` with the error and eta first."""
+        run = self._run_handle()
+        request = self.request
+        limit = self.max_retries if max_retries is None else max_retries
+        will_retry = not request.called_directly and (limit is None
+                                                      or request.retries + 1 <= limit)
+        if run is not None and will_retry:
+            # Before the new message is sent, so its run finds the job retrying.
+            delay = countdown if countdown is not None else self.default_retry_delay
+            when = eta or timezone.now() + timedelta(seconds=float(delay or 0))
+            run.retrying(exc, when)
+        return super().retry(args=args, kwargs=kwargs, exc=exc, throw=throw, eta=eta,
+                             countdown=countdown, max_retries=max_retries, **options)
+
+
+@shared_task(name=REAPER_TASK, ignore_result=True)
+def reap() -> int:
+    """Re-queue jobs whose worker was lost (see :func:`taskstream.jobs.services.job_reap`)."""
+    from taskstream.jobs.services import job_reap
+
+    return job_reap()

@@ -1,0 +1,1 @@
+"""The notifications inbox (live on ``user:<id>``) and transactional e-mail (welcome)."""

@@ -1,0 +1,1 @@
+"""Chat rooms on the hub: history, live messages, presence and typing indicators."""
