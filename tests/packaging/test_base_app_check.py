@@ -31,7 +31,7 @@ def check(tmp_path: Path, apps: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("feature", ["taskstream.jobs", "taskstream.rooms"])
+@pytest.mark.parametrize("feature", ["taskstream.jobs", "taskstream.rooms", "taskstream.ops"])
 def test_a_feature_app_without_the_base_app_fails_the_check(tmp_path: Path, feature: str) -> None:
     result = check(tmp_path, f'"{feature}"')
     assert result.returncode == 1, result.stdout + result.stderr

@@ -10,6 +10,7 @@ class OpsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from taskstream import checks  # noqa: F401  (E100 runs even without 'taskstream')
         from taskstream.api import register_router
         from taskstream.ops import receivers
         from taskstream.ops.api import router
