@@ -29,7 +29,7 @@ WS_PATTERN = re.compile(r"/ws/$")
 # Builds a Hub and subscribes `topics`; with `holdGaps`, onGap returns a promise that
 # the test settles with `window.releaseGap()` (the "refetch").
 HARNESS = """
-async ({ topics, holdGaps = false, options = {} }) => {
+async ({ topics, holdGaps = false, options = {}, since = null }) => {
   const mod = await import("/static/taskstream/client.js");
   window.log = [];
   const hub = new mod.Hub(options);
@@ -41,6 +41,7 @@ async ({ topics, holdGaps = false, options = {} }) => {
   });
   for (const topic of topics) {
     hub.subscribe(topic, {
+      since,
       onSubscribed: (f) => log.push(["subscribed", f.topic, f.cursor]),
       onEvent: (f) => log.push(["event", f.topic, f.cursor, f.data]),
       onError: (f) => log.push(["error", topic, f.code]),
@@ -219,3 +220,55 @@ async def test_type_declarations_ship_beside_the_module_and_name_every_export(pa
     exported = await page.evaluate(
         "import('/static/taskstream/client.js').then((m) => Object.keys(m))")
     assert sorted(declared) == sorted(exported)
+
+
+# The Hubs of two tabs below share the browser's one socket (a SharedWorker): the second
+# joins a topic the socket already reads, from a cursor of its own.
+
+
+async def open_tab(context, site: ServerProcess, topics: list[str], **kwargs: Any) -> Page:
+    tab = await context.new_page()
+    await start_harness(tab, site, topics, **kwargs)
+    return tab
+
+
+async def test_a_hub_joining_the_shared_socket_late_catches_up_from_its_own_cursor(
+        make_user, login, context, page, live_site):
+    _, topic = await signed_in_user(make_user, login, context, live_site)
+    await start_harness(page, live_site, [topic])
+    await wait_log(page, "subscribed", 1)
+    cursors = [await apublish(topic, "tick", {"n": n}) for n in range(4)]
+    await wait_log(page, "event", 4)
+    late = await open_tab(context, live_site, [topic], since=cursors[1])
+    assert await late.evaluate("hub.sharing") == "worker"
+    # From the events the shared connection keeps: after its cursor, once, in order.
+    assert [e[3]["n"] for e in await wait_log(late, "event", 2)] == [2, 3]
+    await apublish(topic, "tick", {"n": 4})
+    assert [e[3]["n"] for e in await wait_log(late, "event", 3)] == [2, 3, 4]
+    assert [e[3]["n"] for e in await wait_log(page, "event", 5)] == [0, 1, 2, 3, 4]
+    assert await late.evaluate("window.log.filter((e) => e[0] === 'gap')") == []
+
+
+async def test_a_cursor_older_than_the_shared_socket_knows_is_a_gap_never_a_hole(
+        make_user, login, context, page, live_site):
+    _, topic = await signed_in_user(make_user, login, context, live_site)
+    old = await apublish(topic, "tick", {"n": -2})
+    await apublish(topic, "tick", {"n": -1})  # the shared socket starts after this one
+    await start_harness(page, live_site, [topic])
+    await wait_log(page, "subscribed", 1)
+    late = await open_tab(context, live_site, [topic], since=old)
+    # -1 happened before the socket read the topic: it cannot replay it, so it says so.
+    assert len(await wait_log(late, "gap", 1)) == 1
+    await apublish(topic, "tick", {"n": 0})
+    assert [e[3]["n"] for e in await wait_log(late, "event", 1)] == [0]
+    assert [e[3]["n"] for e in await wait_log(page, "event", 1)] == [0]
+
+
+async def test_a_cursor_the_server_refuses_turns_into_a_gap_and_a_fresh_subscription(
+        make_user, login, context, page, live_site):
+    _, topic = await signed_in_user(make_user, login, context, live_site)
+    await start_harness(page, live_site, [topic], since="0-0-0")  # not from this server
+    assert await wait_log(page, "gap", 1) == [["gap", topic]]
+    await wait_log(page, "subscribed", 1)
+    cursor = await apublish(topic, "tick", {"n": 1})
+    assert (await wait_log(page, "event", 1))[0][2:] == [cursor, {"n": 1}]

@@ -2,7 +2,9 @@
 
 The module runs in Chromium with ``options.WebSocket`` replaced by ``FakeSocket``, which
 records what the client sends and lets the test play the server frame by frame. The
-real server only serves the module.
+real server only serves the module. Only what a real hub cannot be made to do on cue is
+here (silence, timing, backoff, refusals); resume, catch-up, gaps, refused cursors,
+forbidden topics and publish errors run against the real hub in test_client_js.py.
 """
 
 from __future__ import annotations
