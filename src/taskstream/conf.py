@@ -181,7 +181,8 @@ class TaskstreamSettings:
     TOKEN_MAX_AGE = Setting(int, 60, "lifetime of `POST /api/ws-token/` tokens (seconds)",
                             app="hub", check="E011", gt=0)
     MAX_CONNECTIONS_PER_USER = Setting(int, 20, "sockets one signed-in user may hold open on "
-                                       "one server process (more: `rate_limited`, close 4429)",
+                                       "one server process (more: `too_many_connections`, "
+                                       "close 4430; client.js holds one per browser)",
                                        app="hub", check="E016", gt=0)
     # HTTP request bodies (taskstream.bodylimit, in front of Django).
     MAX_BODY_BYTES = Setting(int, 2_621_440, "largest HTTP request body (bytes), enforced while "
