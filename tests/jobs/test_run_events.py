@@ -1,4 +1,4 @@
-"""A run's events: job.started held back a moment, then always before anything after it."""
+"""A run's events: job.started at its claim, then always before anything after it."""
 
 from __future__ import annotations
 

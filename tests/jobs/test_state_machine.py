@@ -98,17 +98,13 @@ class JobLife(RuleBasedStateMachine):
 
     # The broker ---------------------------------------------------------------------------
 
-    @rule(target=runs, redelivered=st.booleans(), announce=st.booleans())
+    @rule(target=runs, redelivered=st.booleans())
     @committed
-    def deliver(self, redelivered: bool, announce: bool) -> Any:
+    def deliver(self, redelivered: bool) -> Any:
         """The job's current message reaches a worker (``redelivered``: after a lost one)."""
         run = run_claim(job_id=str(self.job.pk), task_id=self._current_task_id(),
                         redelivered=redelivered)
-        if run is None:
-            return multiple()
-        if announce:
-            run.announce()  # what the ticker does START_HOLD after the claim
-        return run
+        return multiple() if run is None else run
 
     @rule(pick=st.integers(min_value=0, max_value=20), redelivered=st.booleans())
     @committed

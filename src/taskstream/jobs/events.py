@@ -1,4 +1,10 @@
-"""Job events on the hub: each goes to the job's topic and to its owner's ``user:`` topic."""
+"""Job events on the hub: each goes to the job's topic and to its owner's ``user:`` topic.
+
+State events (created, started, retrying, succeeded, failed, cancelled) go through the
+outbox, in the transaction of the change (:func:`job_announce`); progress events are
+published at once and best effort (:func:`job_publish`): the latest value rides the next
+state event anyway.
+"""
 
 from __future__ import annotations
 
@@ -23,12 +29,26 @@ FAILED = "job.failed"
 CANCELLED = "job.cancelled"
 
 
-def job_publish(job: Job, event: str) -> str | None:
-    """Publish ``event`` with the job's snapshot; returns the cursor on ``job:<id>``.
+def job_announce(job: Job, event: str) -> None:
+    """Store ``event`` with the job's snapshot in the outbox, inside the current transaction
+    (the one that made the change): it reaches ``job:<id>`` and ``user:<owner>`` after
+    the commit, at once or, while Redis is down, through the relay."""
+    from taskstream.outbox import outbox_publish
 
-    The state change is already committed when this runs; if Redis is down the event is
-    logged and lost rather than failing the job (the snapshot over HTTP stays right).
-    """
+    data = job_snapshot(job)
+    for topic in (f"job:{job.id}", f"user:{job.owner_id}"):
+        try:
+            outbox_publish(topic=topic, event=event, data=data)
+        except EventTooLarge:
+            # A result too big for an event still gets its event; the API has the result.
+            outbox_publish(topic=topic, event=event,
+                           data={**data, "result": None, "result_omitted": True})
+
+
+def job_publish(job: Job, event: str) -> str | None:
+    """Publish ``event`` (progress) with the job's snapshot at once; returns the cursor on
+    ``job:<id>``. Best effort: if Redis is down the event is logged and lost rather than
+    failing the job (the next state event carries the latest progress)."""
     data = job_snapshot(job)
     topics = [f"job:{job.id}", f"user:{job.owner_id}"]
     try:

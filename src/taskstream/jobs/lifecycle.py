@@ -14,7 +14,7 @@ import threading
 import time
 import traceback as tb
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,9 +33,6 @@ from taskstream.jobs.states import State
 logger = logging.getLogger("taskstream.jobs")
 
 _MESSAGE_MAX = 500
-# Longest a run holds its job.started back to send it with its next event (one Redis
-# round trip for a short job's start and end). Never longer than JOB_PROGRESS_INTERVAL.
-START_HOLD = 0.01
 
 
 def error_fields(exc: BaseException | None, *, with_traceback: bool = True) -> dict[str, str]:
@@ -49,7 +46,7 @@ def error_fields(exc: BaseException | None, *, with_traceback: bool = True) -> d
 class Run:
     """The worker's handle on a claimed job: progress coalescing and heartbeats."""
 
-    def __init__(self, job: Job, *, announce: bool = False) -> None:
+    def __init__(self, job: Job) -> None:
         self.job = job
         self.token = job.run_token
         # `lock` guards `pending` for an instant; `io_lock` orders this run's writes and
@@ -71,10 +68,6 @@ class Run:
         # Set by the ticker: tells it when a value held back by the rate limit is due.
         self.schedule: Callable[[float], None] | None = None
         self._wake_sent = False
-        # `job.started`, held back for at most START_HOLD so that a short job's start and
-        # end (or first progress) share one Redis round trip; see `_publish`.
-        self.start_event: dict[str, Any] | None = job_snapshot(job) if announce else None
-        self.start_due = self.last_flush + min(START_HOLD, self.interval)
 
     def _write(self, **values: Any) -> bool:
         """One conditional UPDATE: whether this run still holds the job (and so wrote).
@@ -138,23 +131,10 @@ class Run:
             job.heartbeat_at = job.updated_at = now
             self._publish(events.PROGRESS)
 
-    def _publish(self, event: str | None) -> None:
-        """Publish ``event`` (None: nothing new) after the held ``job.started``, if any;
-        the caller holds ``io_lock``, so events go out in the order of the writes."""
-        items: list[tuple[str, Mapping[str, Any]]] = []
-        if self.start_event is not None:
-            items.append((events.STARTED, self.start_event))
-            self.start_event = None
-        if event is not None:
-            items.append((event, job_snapshot(self.job)))
-        if items:
-            job_publish_events(self.job, items)
-
-    def announce(self) -> None:
-        """Publish the held ``job.started`` now (the job is still running)."""
-        with self.io_lock:
-            if not self.lost:
-                self._publish(None)
+    def _publish(self, event: str) -> None:
+        """Publish a progress event, best effort (the caller holds ``io_lock``, so events
+        go out in the order of the writes)."""
+        job_publish_events(self.job, [(event, job_snapshot(self.job))])
 
     # Called by the ticker thread ------------------------------------------------------------
 
@@ -165,17 +145,13 @@ class Run:
         due = self.last_heartbeat + self.heartbeat_interval
         if self.pending is not None:
             due = min(due, self.last_flush + self.interval)
-        if self.start_event is not None:
-            due = min(due, self.start_due)
         return due
 
     def tick(self) -> None:
         now = time.monotonic()
         if self.pending is not None and (self._wake_sent or now - self.last_flush >= self.interval):
-            self.flush()  # a held job.started goes out first, in the same round trip
-        if self.start_event is not None and now >= self.start_due:
-            self.announce()
-        elif now - self.last_heartbeat >= self.heartbeat_interval and not self.lost:
+            self.flush()
+        if now - self.last_heartbeat >= self.heartbeat_interval and not self.lost:
             with self.io_lock:
                 self.last_heartbeat = now
                 if not self.lost and not self._write(heartbeat_at=timezone.now()):
@@ -221,17 +197,15 @@ class Run:
                 fields.update(progress_current=current, progress_total=total,
                               progress_message=message)
             fields.update(run_token="", heartbeat_at=None)
-            held = [] if self.start_event is None else [(events.STARTED, self.start_event)]
             try:
                 moved = retry_unreachable(lambda: transitions.move(
                     self.job, state, values=fields, only_from=(State.RUNNING,),
-                    token=self.token, refresh=False, held=held), what=f"job {self.job.pk}")
+                    token=self.token, refresh=False), what=f"job {self.job.pk}")
             except IllegalTransition:
                 moved = False  # finished or cancelled meanwhile by someone else
             if not moved:
                 self.lost = True
                 return False
-            self.start_event = None
         return True
 
     def succeed(self, result: Any) -> bool:
@@ -273,15 +247,13 @@ def run_claim(*, job_id: str, task_id: str, redelivered: bool) -> Run | None:
     values = {"run_token": uuid.uuid4().hex, "heartbeat_at": now, "eta": None,
               **error_fields(None)}
     try:
-        # job.started goes out with the run's next event, or from the ticker in START_HOLD.
         moved = transitions.move(
             job, State.RUNNING, values=values, task_id=task_id, redelivered=redelivered,
-            stale_before=now - timedelta(seconds=conf.JOB_HEARTBEAT_TIMEOUT),
-            announce=False, now=now)
+            stale_before=now - timedelta(seconds=conf.JOB_HEARTBEAT_TIMEOUT), now=now)
     except IllegalTransition:
         moved = False
     if not moved:
         logger.info("job %s: delivery of task %s not run (job finished, cancelled, re-sent "
                     "or held by a live run)", job_id, task_id)
         return None
-    return Run(job, announce=not job.cancel_requested)
+    return Run(job)

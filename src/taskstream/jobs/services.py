@@ -113,7 +113,7 @@ def job_create(*, kind: str, owner: Any = None, owner_id: Any = None,
             idempotency_key=idempotency_key, celery_task_id=str(uuid.uuid4()),
             progress_message=progress_message)
         if announce:
-            transitions.announce_created(job)
+            events.job_announce(job, events.CREATED)
     return job
 
 

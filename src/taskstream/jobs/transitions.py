@@ -5,7 +5,9 @@
 run's token, the message's task id, a stale heartbeat). Two racing writers cannot both win,
 so a job that ran twice still completes once. Rules that hold for every move live here and
 nowhere else: ``finished_at`` is set exactly when the target is terminal, every entry into
-``running`` is a new attempt, and the move's event goes out after the commit.
+``running`` is a new attempt, and the move's event is written to the outbox in the move's
+own transaction (:mod:`taskstream.outbox`): published right after the commit, or by the
+relay when Redis is down, so a committed state change always reaches the browser.
 
 The statements are written out, not ORM-built: a no-op job costs its worker a few
 milliseconds, and building its UPDATEs with the ORM took a third of that, where SQLite runs
@@ -21,7 +23,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from django.db import connections, router, transaction
@@ -29,10 +30,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from taskstream.jobs import events
-from taskstream.jobs.event_batch import job_publish_events
 from taskstream.jobs.exceptions import IllegalTransition
 from taskstream.jobs.models import Job
-from taskstream.jobs.snapshot import job_snapshot
 from taskstream.jobs.states import TERMINAL, State, sources
 
 _FIELDS = {field.attname: field for field in Job._meta.concrete_fields}
@@ -99,8 +98,7 @@ def move(job: Job, target: State, *, values: Mapping[str, Any] | None = None,
          only_from: Collection[str] | None = None, token: str | None = None,
          task_id: str | None = None, stale_before: datetime | None = None,
          redelivered: bool = False, refresh: bool = True, announce: bool = True,
-         held: Sequence[tuple[str, Mapping[str, Any]]] = (), now: datetime | None = None,
-         ) -> bool:
+         now: datetime | None = None) -> bool:
     """Move ``job`` to ``target`` if the table and the guards allow it; whether it moved.
 
     * ``only_from`` narrows the table's sources (it may not widen them);
@@ -110,8 +108,9 @@ def move(job: Job, target: State, *, values: Mapping[str, Any] | None = None,
       missing), unless ``redelivered`` (its own message came back: its worker was lost).
 
     ``refresh`` reloads every field of ``job`` from the moved row; otherwise the written
-    values are set on it. With ``announce`` the target's event goes out after the commit
-    (``held`` events first, in one Redis round trip). A job whose current state the table
+    values are set on it. With ``announce`` the target's event is stored in the outbox in
+    the same transaction (a claim of a job whose cancel was requested announces nothing:
+    its ``job.cancelled`` follows at once). A job whose current state the table
     does not allow to become ``target`` raises :class:`IllegalTransition` and nothing is
     written; a guard that does not hold (another run, another message, a live heartbeat)
     answers ``False``.
@@ -152,38 +151,41 @@ def move(job: Job, target: State, *, values: Mapping[str, Any] | None = None,
         params += [State.RUNNING, _FIELDS["heartbeat_at"].get_db_prep_value(stale_before,
                                                                            connection)]
     statement = f"UPDATE {sql.table} SET {', '.join(parts)} WHERE {' AND '.join(where)}"
-    with connection.cursor() as cursor:
-        if refresh and sql.returning:
-            cursor.execute(f"{statement} RETURNING {sql.columns}", params)
-            rows = cursor.fetchall()  # all of them: SQLite commits when the statement is done
-            moved = bool(rows)
-            if moved:
-                _load(job, connection, sql, rows[0])
-        else:
-            cursor.execute(statement, params)
-            moved = bool(cursor.rowcount)
-            if moved and refresh:
-                cursor.execute(f"SELECT {sql.columns} FROM {sql.table} WHERE {col['id']} = %s",
-                               [_FIELDS["id"].get_db_prep_value(job.pk, connection)])
-                row = cursor.fetchone()
-                moved = row is not None
+    # One transaction: the move and its event (no savepoint: inside a caller's
+    # transaction, the two simply join it).
+    with transaction.atomic(using=connection.alias, savepoint=False):
+        with connection.cursor() as cursor:
+            if refresh and sql.returning:
+                cursor.execute(f"{statement} RETURNING {sql.columns}", params)
+                rows = cursor.fetchall()  # all: SQLite commits when the statement is done
+                moved = bool(rows)
                 if moved:
-                    _load(job, connection, sql, row)
-                    # A racing move may have come between the UPDATE and the read.
-                    moved = all(getattr(job, k) == v for k, v in assigned.items()
-                                if k in ("state", "run_token"))
+                    _load(job, connection, sql, rows[0])
+            else:
+                cursor.execute(statement, params)
+                moved = bool(cursor.rowcount)
+                if moved and refresh:
+                    cursor.execute(f"SELECT {sql.columns} FROM {sql.table} "
+                                   f"WHERE {col['id']} = %s",
+                                   [_FIELDS["id"].get_db_prep_value(job.pk, connection)])
+                    row = cursor.fetchone()
+                    moved = row is not None
+                    if moved:
+                        _load(job, connection, sql, row)
+                        # A racing move may have come between the UPDATE and the read.
+                        moved = all(getattr(job, k) == v for k, v in assigned.items()
+                                    if k in ("state", "run_token"))
+        if moved:
+            if not refresh:
+                for name, value in assigned.items():
+                    setattr(job, name, value)
+            if announce and not (target == State.RUNNING and job.cancel_requested):
+                events.job_announce(job, EVENT_OF[target])
     if not moved:
         current = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
         if current is not None and current not in allowed:
             raise IllegalTransition(f"a {current} job cannot become {target}")
         return False
-    if not refresh:
-        for name, value in assigned.items():
-            setattr(job, name, value)
-    if announce:
-        items = [*held, (EVENT_OF[target], job_snapshot(job))]
-        transaction.on_commit(partial(job_publish_events, job, items),
-                              using=connection.alias)
     return True
 
 
@@ -200,13 +202,6 @@ def update_running(pk: Any, token: str | None, values: Mapping[str, Any]) -> boo
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {sql.table} SET {', '.join(parts)} WHERE {where}", params)
         return bool(cursor.rowcount)
-
-
-def announce_created(job: Job) -> None:
-    """``job.created`` for a row just inserted, after the commit."""
-    data = job_snapshot(job)
-    transaction.on_commit(partial(job_publish_events, job, [(events.CREATED, data)]),
-                          using=router.db_for_write(Job))
 
 
 def stub(pk: Any) -> Job:
