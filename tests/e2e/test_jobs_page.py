@@ -66,6 +66,10 @@ async def test_start_watch_to_100_percent_and_cancel_another(make_user, login, c
     await expect(quick).to_have_attribute("data-state", "succeeded")
     await expect(quick.locator(".bar")).to_have_attribute("aria-valuenow", "100")
     await expect(quick.locator(".job-result")).to_have_text("Result: steps: 5")
+    # Screen readers hear each job's state change, not every progress tick of the list.
+    await expect(quick.locator(".job-state")).to_have_attribute("aria-live", "polite")
+    assert await page.locator("#jobs").get_attribute("aria-live") is None
+    await expect(quick.locator(".bar")).to_have_accessible_name("Slow job with steps")
 
     slow = await start_slow_job(page, steps=200, step_seconds=0.1)
     await expect(slow).to_have_attribute("data-state", "running", timeout=20_000)

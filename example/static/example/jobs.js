@@ -59,6 +59,9 @@ function show(job, { create = true } = {}) {
   const state = li.querySelector(".job-state");
   state.textContent = stateText(job);
   state.dataset.state = job.state;
+  // A live region from the second state on: rendering the list announces nothing, each
+  // later change of a job's state is read out (a short status, not the whole list).
+  state.setAttribute("aria-live", "polite");
   const shown = shownPercent(job);
   const bar = li.querySelector(".bar");
   bar.setAttribute("aria-valuenow", String(shown));
