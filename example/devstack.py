@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import socket
 import sys
@@ -172,7 +173,18 @@ def child_env(port: int) -> dict[str, str]:
     env["PORT"] = str(port)
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("CELERY_BROKER_URL", env["REDIS_URL"])
+    if "PROMETHEUS_MULTIPROC_DIR" not in env:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir())
     return env
+
+
+def fresh_metrics_dir() -> Path:
+    """prometheus-client's multiprocess files for every process of the stack: /metrics sums
+    them. Emptied at each start: files of processes gone would count again (docs/ops.md)."""
+    path = ROOT / "var" / "prometheus"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 # Honcho prints from the main thread, the ready line comes from another: one lock keeps

@@ -173,9 +173,13 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_IMPORTS = ["example.jobs_demo", "example.notify_demo"]
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 
+# LOG_FORMAT=json: one JSON object per line (taskstream.ops.jsonlog), for log pipelines.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "taskstream.ops.jsonlog.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler",
+                             **({"formatter": "json"}
+                                if os.environ.get("LOG_FORMAT") == "json" else {})}},
     "loggers": {"taskstream": {"handlers": ["console"], "level": "INFO"}},
 }

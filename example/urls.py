@@ -13,6 +13,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("example/favicon.svg"), permanent=True)),
     path("api/", api.urls),
     path("", include("taskstream.health")),
+    path("", include("taskstream.ops.urls")),  # /metrics
     path("", views.home, name="home"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

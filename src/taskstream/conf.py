@@ -16,7 +16,8 @@ From that entry alone:
 
 Check ids are ranged by app: hub E001-E019, jobs E020-E029, rooms E050-E055 (then E045-E049),
 notifications E056-E059, pipelines E060-E069, periodic E070-E079 (and outbox E080-E089),
-accounts (taskstream.throttle) E090-E099, installation E100 (the base app missing).
+accounts (taskstream.throttle) E090-E099, installation E100 (the base app missing),
+ops E120-E139.
 A rule over several settings is a :class:`Relation` in ``RELATIONS``.
 """
 
@@ -37,7 +38,7 @@ T = TypeVar("T")
 _UNSET: Any = object()
 
 #: Apps in the order their settings are listed in docs/operations.md.
-APPS = ("hub", "jobs", "rooms", "notifications", "pipelines", "periodic", "accounts")
+APPS = ("hub", "jobs", "rooms", "notifications", "pipelines", "periodic", "accounts", "ops")
 
 
 def _user() -> Mapping[str, Any]:
@@ -284,6 +285,12 @@ class TaskstreamSettings:
                                  app="accounts", check="E092", gt=0)
     ACCOUNT_THROTTLE_WINDOW = Setting(float, 900.0, "the sliding window of those three "
                                       "(seconds)", app="accounts", check="E093", gt=0)
+    # -- ops ------------------------------------------------------------------------------
+    METRICS_TOKEN = Setting(str, "", "bearer token a scraper sends to `/metrics` "
+                            '(`Authorization: Bearer …`); `""`: staff sign-in only',
+                            app="ops", check="E120",
+                            rule='"" or a string of at least 32 characters',
+                            valid=lambda v: v == "" or len(v.strip()) >= 32, invalid="short")
 
     def _get(self, name: str) -> Any:
         """The raw value (the user's, else the default): for settings read without coercion."""

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from taskstream import telemetry
 from taskstream.conf import conf
 from taskstream.exceptions import EventTooLarge, ProtocolError
 from taskstream.hub import handshake
@@ -80,6 +81,10 @@ class Connection:
         """The only place ``state`` changes: refuses a move the table does not allow."""
         if new not in TRANSITIONS[self.state]:
             raise RuntimeError(f"connection cannot go from {self.state.value} to {new.value}")
+        if new is State.OPEN:
+            telemetry.HUB_CONNECTIONS.inc()
+        elif self.state is State.OPEN:
+            telemetry.HUB_CONNECTIONS.dec()
         self.state = new
         self.out.open = new is State.OPEN
 

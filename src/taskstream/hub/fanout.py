@@ -15,6 +15,7 @@ import logging
 import weakref
 from typing import Any, Protocol
 
+from taskstream import telemetry
 from taskstream.hub import keys
 from taskstream.hub.cursor import StreamId, parse_sid
 from taskstream.hub.log import EPHEMERAL_MARK
@@ -140,6 +141,7 @@ class Fanout:
                     continue
                 head, _, frame = message["data"].partition(" ")
                 sid = None if head == EPHEMERAL_MARK else parse_sid(head)
+                telemetry.EVENTS_DELIVERED.inc(len(subs))
                 for sub in tuple(subs):
                     try:
                         sub.deliver(sid, frame)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskstream import telemetry
 from taskstream.conf import conf
 from taskstream.hub import keys
 from taskstream.hub.cursor import Cursor, StreamId, format_sid, new_epoch, parse_sid
@@ -102,6 +103,7 @@ KEY_WINDOW = 128
 def publish_args(topic_json: str, event_json: str, data_json: str, ts: str,
                  topic: str, key: str = "") -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of :data:`PUBLISH_LUA` for one event; ``key`` makes it idempotent."""
+    telemetry.EVENTS_PUBLISHED.inc()  # every publisher (hub, batch, outbox) builds these
     return (
         [keys.log_key(topic), keys.epoch_key(), keys.sent_keys_key(topic)],
         [keys.channel(topic), topic_json, event_json, data_json, ts, conf.LOG_MAXLEN,

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
+from taskstream import telemetry
 from taskstream.conf import conf
 from taskstream.hub import protocol as p
 
@@ -142,6 +143,7 @@ class Outbound:
 
     def _overflow(self) -> None:
         logger.info("hub: closing a slow consumer (outbound queue full)")
+        telemetry.SLOW_CONSUMERS.inc()
         # Drop what is queued; the close frame goes out right after the send in flight.
         assert self._backlog is not None
         self._backlog.clear()

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
+from taskstream import telemetry
 from taskstream.conf import conf
 from taskstream.exceptions import ProtocolError
 from taskstream.hub import protocol as p
@@ -86,6 +87,7 @@ class Subscription:
             self.parked += len(frame)
             if self.parked > conf.OUTBOUND_QUEUE_BYTES:
                 # Live traffic outran a replay the client is slow to read: a slow consumer.
+                telemetry.SLOW_CONSUMERS.inc()
                 self.owner.out.close(p.CLOSE_SLOW_CONSUMER)
             return
         if sid is not None:
@@ -143,6 +145,7 @@ class Subscriptions:
             raise ProtocolError(p.FORBIDDEN, f"not allowed to read {topic!r}")
         sub = Subscription(self, topic, kind, key)
         self.subs[topic] = sub
+        telemetry.HUB_SUBSCRIPTIONS.inc()
         fanout = get_fanout()
         joined = False
         try:
@@ -160,6 +163,7 @@ class Subscriptions:
             # forever and count against MAX_SUBSCRIPTIONS.
             if sub.active:
                 del self.subs[topic]
+                telemetry.HUB_SUBSCRIPTIONS.dec()
                 if joined:
                     self._leave(sub)
                 else:
@@ -191,6 +195,7 @@ class Subscriptions:
         if since is None:
             sub.last = latest.sid
         else:
+            telemetry.REPLAYS.inc()
             try:
                 await self._replay(sub, since, latest.sid, raw)
             except Exception as exc:  # a later page failed: the client resumes on its own
@@ -224,6 +229,7 @@ class Subscriptions:
             page = decode_replay(topic_json, position, [raw[0], end, entries])
             if page.gap:
                 latest = Cursor(_text(raw[0]), parse_sid(raw[1]))
+                telemetry.GAPS.inc()
                 out.write(p.gap_frame(sub.topic, str(latest)))
                 sub.epoch, sub.last = latest.epoch, latest.sid
                 return
@@ -266,6 +272,7 @@ class Subscriptions:
     def unsubscribe(self, topic: str) -> None:
         sub = self.subs.pop(topic, None)
         if sub is not None:
+            telemetry.HUB_SUBSCRIPTIONS.dec()
             self._leave(sub)
 
     def clear(self) -> None:
@@ -274,6 +281,7 @@ class Subscriptions:
             return
         subs = list(self.subs.values())
         self.subs.clear()
+        telemetry.HUB_SUBSCRIPTIONS.dec(len(subs))
         for sub in subs:
             self._leave(sub)
 

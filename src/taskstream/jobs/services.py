@@ -114,6 +114,7 @@ def job_create(*, kind: str, owner: Any = None, owner_id: Any = None,
             progress_message=progress_message)
         if announce:
             events.job_announce(job, events.CREATED)
+        transitions.note_created(job)
     return job
 
 

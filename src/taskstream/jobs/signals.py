@@ -9,3 +9,8 @@ from django.dispatch import Signal
 #: (why it was refused, or ""). On success it is sent inside the action's transaction, so a
 #: receiver's write (an audit record) commits or rolls back with the action itself.
 job_action = Signal()
+
+#: A job changed state (after the commit). Sent with ``job`` (its fields as the move left
+#: them), ``state`` (the new one) and ``created`` (True for a new job's ``queued``). Sent
+#: only while something listens: the ops app counts it for ``/metrics``.
+job_moved = Signal()

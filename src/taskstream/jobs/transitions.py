@@ -20,9 +20,11 @@ right after.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import connections, router, transaction
@@ -32,11 +34,14 @@ from django.utils import timezone
 from taskstream.jobs import events
 from taskstream.jobs.exceptions import IllegalTransition
 from taskstream.jobs.models import Job
+from taskstream.jobs.signals import job_moved
 from taskstream.jobs.states import TERMINAL, State, sources
 
 _FIELDS = {field.attname: field for field in Job._meta.concrete_fields}
 _ATTNAMES = list(_FIELDS)
 _CACHE_ATTR = "_taskstream_job_sql"
+
+logger = logging.getLogger("taskstream.jobs")
 
 # The event each move announces (a failed or cancelled job queued again is "retrying").
 EVENT_OF: dict[State, str] = {
@@ -181,12 +186,26 @@ def move(job: Job, target: State, *, values: Mapping[str, Any] | None = None,
                     setattr(job, name, value)
             if announce and not (target == State.RUNNING and job.cancel_requested):
                 events.job_announce(job, EVENT_OF[target])
+            transaction.on_commit(partial(_moved, job, target), using=connection.alias)
     if not moved:
         current = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
         if current is not None and current not in allowed:
             raise IllegalTransition(f"a {current} job cannot become {target}")
         return False
     return True
+
+
+def _moved(job: Job, state: str, created: bool = False) -> None:
+    """After the commit: one log line per state change, and the ``job_moved`` signal."""
+    fields = job.__dict__  # what the move loaded; never a deferred load from here
+    if logger.isEnabledFor(logging.INFO):
+        extra = {"job_id": str(fields.get("id")), "task_id": fields.get("celery_task_id"),
+                 "user_id": fields.get("owner_id"), "job_kind": fields.get("kind"),
+                 "job_state": str(state), "attempt": fields.get("attempt")}
+        logger.info("job %(job_id)s %(job_kind)s: %(job_state)s (task %(task_id)s, "
+                    "user %(user_id)s, attempt %(attempt)s)", extra, extra=extra)
+    if job_moved.receivers:
+        job_moved.send(sender=Job, job=job, state=str(state), created=created)
 
 
 def update_running(pk: Any, token: str | None, values: Mapping[str, Any]) -> bool:
@@ -202,6 +221,12 @@ def update_running(pk: Any, token: str | None, values: Mapping[str, Any]) -> boo
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {sql.table} SET {', '.join(parts)} WHERE {where}", params)
         return bool(cursor.rowcount)
+
+
+def note_created(job: Job) -> None:
+    """A row just inserted (``queued``): its log line and ``job_moved``, after the commit."""
+    transaction.on_commit(partial(_moved, job, State.QUEUED, True),
+                          using=router.db_for_write(Job))
 
 
 def stub(pk: Any) -> Job:

@@ -17,3 +17,21 @@ class OpsConfig(AppConfig):
 
         receivers.connect()
         register_router(router)
+        _forget_live_gauges_at_exit()
+
+
+def _forget_live_gauges_at_exit() -> None:
+    """A process that exits takes its connections with it: drop its files of live gauges
+    (multiprocess mode), or ``/metrics`` would go on counting them."""
+    import atexit
+    import os
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+
+    def forget() -> None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())
+
+    atexit.register(forget)

@@ -1,4 +1,5 @@
-"""What the ops app hears from the others: the jobs API's cancel and retry (audited)."""
+"""What the ops app hears from the others: the jobs API's cancel and retry (audited), and
+every job state change (counted for ``/metrics``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ def _job_action(sender: Any, *, job: Any, actor: Any, action: str, outcome: str,
 
 
 def connect() -> None:
-    from taskstream.jobs.signals import job_action
+    from taskstream.jobs.signals import job_action, job_moved
+    from taskstream.ops import metrics
 
     job_action.connect(_job_action, weak=False, dispatch_uid="taskstream.ops.audit")
+    job_moved.connect(metrics.job_moved, weak=False, dispatch_uid="taskstream.ops.metrics")
