@@ -30,6 +30,6 @@ NAV: list[NavItem] = [
             "each step and chunk live, retries, cancel, a downloadable report."),
     NavItem("Schedules", "schedules", "Beat's schedules with their run history and "
             "missed-run alerts.", staff_only=True),
-    NavItem("Audit", "ops-audit", "Who cancelled or retried which job, when, and how it "
-            "went.", staff_only=True),
+    NavItem("Ops", "ops", "Staff dashboard: throughput and failures live, stuck jobs, retry "
+            "and cancel with an audit trail.", staff_only=True),
 ]

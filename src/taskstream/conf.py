@@ -291,6 +291,11 @@ class TaskstreamSettings:
                             app="ops", check="E120",
                             rule='"" or a string of at least 32 characters',
                             valid=lambda v: v == "" or len(v.strip()) >= 32, invalid="short")
+    OPS_LONG_RUNNING = Setting(float, 600.0, "seconds after which a running job is listed as "
+                               "long-running on the ops pages", app="ops", check="E121", gt=0)
+    OPS_PULSE_INTERVAL = Setting(float, 1.0, "least seconds between two `jobs.changed` events "
+                                 "a process publishes on `ops` (live staff pages)", app="ops",
+                                 check="E122", gt=0)
 
     def _get(self, name: str) -> Any:
         """The raw value (the user's, else the default): for settings read without coercion."""

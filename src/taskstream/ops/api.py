@@ -56,6 +56,18 @@ class RetryFailedOut(Schema):
     queued: int
 
 
+class OverviewOut(Schema):
+    succeeded: int
+    failed: int
+    failure_rate: float | None
+    queued: int
+    running: int
+    stuck: int
+    workers: int | None
+    minutes: list[tuple[int, int]]
+    chart_svg: str
+
+
 class OpsJobOut(Schema):
     id: uuid.UUID
     kind: str
@@ -89,6 +101,24 @@ def audit_index(request: HttpRequest, filters: Query[AuditFilter]) -> dict[str, 
                                  outcome=filters.outcome)
     return {"items": [_record(r) for r in found.records], "count": found.count,
             "page": found.page, "pages": found.pages}
+
+
+def overview_data() -> dict[str, Any]:
+    from taskstream.ops.chart import throughput_svg
+    from taskstream.ops.workers import workers_up
+
+    found = selectors.jobs_overview()
+    return {"succeeded": found.succeeded, "failed": found.failed,
+            "failure_rate": found.failure_rate, "queued": found.queued,
+            "running": found.running, "stuck": found.stuck, "workers": workers_up(),
+            "minutes": found.minutes, "chart_svg": throughput_svg(found.minutes)}
+
+
+@router.get("/ops/overview/", response={200: OverviewOut, 403: ApiErrorOut})
+def overview(request: HttpRequest) -> dict[str, Any]:
+    """The last hour (finished per minute, failure rate, an SVG chart) and the queue now."""
+    _staff(request)
+    return overview_data()
 
 
 @router.post("/ops/jobs/{job_id}/cancel/",

@@ -19,7 +19,8 @@ def _job_action(sender: Any, *, job: Any, actor: Any, action: str, outcome: str,
 
 def connect() -> None:
     from taskstream.jobs.signals import job_action, job_moved
-    from taskstream.ops import metrics
+    from taskstream.ops import metrics, pulse
 
     job_action.connect(_job_action, weak=False, dispatch_uid="taskstream.ops.audit")
     job_moved.connect(metrics.job_moved, weak=False, dispatch_uid="taskstream.ops.metrics")
+    job_moved.connect(pulse.job_moved, weak=False, dispatch_uid="taskstream.ops.pulse")
