@@ -388,8 +388,10 @@ export class Connection {
       this.#setState(States.OFFLINE, {});
       return;
     }
-    if (!this.#offline && this.#ws && this.#ready) {
-      this.check(); // a network change may have killed the socket silently
+    if (!this.#offline && this.#ws) {
+      // Open: a network change may have killed it silently. Opening: let it finish (every
+      // tab of a SharedWorker reports the same "online").
+      if (this.#ready) this.check();
       return;
     }
     this.reconnect();
