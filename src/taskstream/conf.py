@@ -185,6 +185,17 @@ class TaskstreamSettings:
                                        "one server process (more: `too_many_connections`, "
                                        "close 4430; client.js holds one per browser)",
                                        app="hub", check="E016", gt=0)
+    MAX_ANONYMOUS_CONNECTIONS = Setting(int, 2000, "anonymous sockets one server process "
+                                        "holds open (more: `rate_limited`, close 4431)",
+                                        app="hub", check="E110", gt=0)
+    MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS = Setting(
+        int, 50, "anonymous sockets one client address may hold open on one server process "
+        "(more: `rate_limited`, close 4431); the address is the proxy's unless the server "
+        "trusts its forwarded headers (`FORWARDED_ALLOW_IPS`)", app="hub", check="E111", gt=0)
+    OUTBOUND_STALL_TIMEOUT = Setting(float, 30.0, "seconds a socket's outbound data may stay "
+                                     "stuck (the peer does not read) before `python -m "
+                                     "taskstream.server` drops the connection", app="hub",
+                                     check="E112", gt=0)
     # HTTP request bodies (taskstream.bodylimit, in front of Django).
     MAX_BODY_BYTES = Setting(int, 2_621_440, "largest HTTP request body (bytes), enforced while "
                              "it streams in (more: 413 `too_large`); upload views register "

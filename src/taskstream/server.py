@@ -8,16 +8,95 @@ ASGI module names when imported (Django's ``asgi.py`` template sets it).
 Keep-alive and frame limits live in the server: WebSocket pings every ``HEARTBEAT``
 seconds, a peer that has not answered within another ``HEARTBEAT`` is closed, and a
 frame over ``MAX_FRAME_BYTES`` closes the socket with 1009 before it is buffered.
+
+A peer that stops reading is dropped at the transport level (:class:`HubWebSocketProtocol`):
+a close frame would only queue behind the data it does not read, so the connection and
+its buffers would live on. Another uvicorn launch gets the same with
+``--ws taskstream.server:HubWebSocketProtocol``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import fcntl
+import logging
 import os
+import socket
+import struct
 import sys
+import termios
 from importlib import import_module
 
 import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+logger = logging.getLogger("taskstream.hub")
+
+
+class HubWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol, dropping peers whose outbound data is stuck.
+
+    The transport pauses writing when more than its high-water mark waits unsent. If it
+    stays paused for ``OUTBOUND_STALL_TIMEOUT`` seconds, or a keep-alive ping goes
+    unanswered while data still waits, the connection is aborted: its buffers are freed
+    at once instead of waiting for a peer that never reads.
+    """
+
+    stall_timer: asyncio.TimerHandle | None = None
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.stall_timer is None:
+            from taskstream.conf import conf
+
+            self.stall_timer = self.loop.call_later(conf.OUTBOUND_STALL_TIMEOUT, self._stalled)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._cancel_stall_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_stall_timer()
+        super().connection_lost(exc)
+
+    def keepalive_timeout(self) -> None:
+        stuck = self._unsent_bytes()
+        # Writes a close frame and closes the transport, which would wait for a peer that
+        # does not read; a peer that reads (but is late with its pong) still gets the close.
+        super().keepalive_timeout()
+        if stuck:
+            self._abort("no answer to the keep-alive ping while data waits unsent")
+
+    def _stalled(self) -> None:
+        self.stall_timer = None
+        self._abort("outbound data stuck")
+
+    def _unsent_bytes(self) -> int:
+        """Bytes waiting in the transport and in the kernel's send queue (Linux)."""
+        waiting = self.transport.get_write_buffer_size()
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None and hasattr(termios, "TIOCOUTQ"):
+            with contextlib.suppress(OSError, ValueError):
+                buf = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4)
+                waiting += struct.unpack("i", buf)[0]
+        return waiting
+
+    def _abort(self, why: str) -> None:
+        logger.info("hub: dropping %s:%s (%s)", *(self.client or ("?", "?")), why)
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            # Reset rather than close: the kernel frees the unsent data at once instead of
+            # keeping it for a peer that will not take it.
+            with contextlib.suppress(OSError, ValueError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+    def _cancel_stall_timer(self) -> None:
+        if self.stall_timer is not None:
+            self.stall_timer.cancel()
+            self.stall_timer = None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     _fail_fast()
     from taskstream.conf import conf
 
+    # By its importable name, not this __main__'s: --workers pickles it for its children.
+    from taskstream.server import HubWebSocketProtocol as ws_protocol
+
     uvicorn.run(
         args.app,
         host=args.host,
@@ -54,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        ws=ws_protocol,
         ws_max_size=conf.MAX_FRAME_BYTES,
         ws_ping_interval=conf.HEARTBEAT,
         ws_ping_timeout=conf.HEARTBEAT,

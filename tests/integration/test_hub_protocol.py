@@ -249,6 +249,19 @@ async def test_flood_is_rate_limited_then_closed_4429(connect):
     assert info.value.rcvd is not None and info.value.rcvd.code == 4429
 
 
+async def test_binary_flood_is_rate_limited_then_closed_4429(connect):
+    # Binary frames are refused (bad_frame), but each one counts against the rate limit.
+    client = await connect()
+    for _ in range(200):
+        await client.ws.send(b"\x00" * 16)
+    codes = []
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        while True:
+            codes.append((await client.recv())["code"])
+    assert "rate_limited" in codes and codes.count("bad_frame") <= 61
+    assert info.value.rcvd is not None and info.value.rcvd.code == 4429
+
+
 async def test_ten_thousand_subscribe_attempts_do_not_hurt_others(connect, make_user,
                                                                   session_cookie):
     user = await sync_to_async(make_user)()

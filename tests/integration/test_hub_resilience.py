@@ -95,6 +95,13 @@ async def test_slow_consumer_is_closed_4408_without_slowing_others(start_server,
     await fast.close()
 
 
+async def _until(check: Any, timeout: float = 15.0) -> None:
+    """Wait until ``await check()`` is true (polling a condition, not sleeping for it)."""
+    async with asyncio.timeout(timeout):
+        while not await check():  # noqa: ASYNC110 (Redis has no event to wait on)
+            await asyncio.sleep(0.02)
+
+
 async def _non_reading_client(server: Any, cookie: str) -> HubClient:
     """A client that stops taking data almost at once (small buffer, queue of one frame)."""
     sock = socket.socket()
@@ -177,6 +184,84 @@ async def test_topic_hooks_recover_when_the_database_drops_the_connection(start_
     subscribed = await client.subscribe(room.topic)
     assert subscribed["topic"] == room.topic
     await client.close()
+async def test_socket_whose_outbound_data_is_stuck_is_dropped(start_server, make_user,
+                                                             session_cookie):
+    # A peer that never reads: its 4408 close would queue behind the data it does not take,
+    # and keep-alive pings too, so the server drops it at the transport level instead.
+    server = start_server(TASKSTREAM_JSON=json.dumps({"OUTBOUND_STALL_TIMEOUT": 1,
+                                                      "HEARTBEAT": 600}))
+    assert server.proc is not None
+    staff = await sync_to_async(make_user)(is_staff=True)
+    cookie = await sync_to_async(session_cookie)(staff)
+    topic = f"user:{staff.pk}"
+    stuck = await _non_reading_client(server, cookie)
+    await stuck.subscribe(topic)
+    port = stuck.ws.transport.get_extra_info("sockname")[1]
+    blob = os.urandom(30_000).hex()
+    for n in range(120):  # ~7 MB: more than the kernel's buffers (4 MB) and the outbound queue
+        await apub(topic, "bulk", {"n": n, "blob": blob})
+    server_side = psutil.Process(server.proc.pid)
+
+    async def dropped() -> bool:
+        return not any(c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+                       for c in server_side.net_connections(kind="tcp"))
+
+    await _until(dropped, timeout=20)
+    stuck.ws.transport.abort()
+    # The server still serves everyone else.
+    other = await HubClient.connect(server.ws_url, cookie=cookie)
+    await other.send({"type": "ping", "id": 1})
+    assert (await other.expect("pong"))["id"] == 1
+    await other.close()
+
+
+async def test_anonymous_sockets_are_capped_per_process_and_per_address(start_server, make_user,
+                                                                       session_cookie):
+    server = start_server(TASKSTREAM_JSON=json.dumps({
+        "MAX_ANONYMOUS_CONNECTIONS": 3, "MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS": 2}))
+    origin = server.http_url
+
+    async def anonymous(address: str) -> Any:
+        # The test connects from 127.0.0.1, a proxy uvicorn trusts by default
+        # (FORWARDED_ALLOW_IPS): X-Forwarded-For names the client address.
+        return await websockets.connect(server.ws_url, origin=origin,  # type: ignore[arg-type]
+                                        additional_headers={"X-Forwarded-For": address},
+                                        ping_interval=None)
+
+    async def refused(address: str) -> None:
+        ws = await anonymous(address)
+        error = json.loads(await ws.recv())
+        assert error["type"] == "error" and error["code"] == "rate_limited", error
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await ws.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4431
+
+    async def welcomed(ws: Any) -> bool:
+        return bool(json.loads(await ws.recv())["type"] == "welcome")
+
+    one = [await anonymous("203.0.113.1") for _ in range(2)]
+    assert all([await welcomed(ws) for ws in one])
+    await refused("203.0.113.1")  # the address's limit
+    other = await anonymous("203.0.113.2")
+    assert await welcomed(other)
+    await refused("203.0.113.3")  # the process's limit
+    # Signed-in sockets do not count against it.
+    user = await sync_to_async(make_user)()
+    signed_in = await HubClient.connect(server.ws_url,
+                                        cookie=await sync_to_async(session_cookie)(user))
+    assert signed_in.welcome["user"] == user.pk
+    # A closed socket gives its slot back (once the server has processed the close).
+    await one[0].close()
+
+    async def accepted_again() -> bool:
+        ws = await anonymous("203.0.113.1")
+        frame = json.loads(await ws.recv())
+        await ws.close()
+        return bool(frame["type"] == "welcome")
+
+    await _until(accepted_again)
+    for ws in (one[1], other, signed_in.ws):
+        await ws.close()
 
 
 async def test_redis_restart_turns_into_a_gap_and_service_resumes(start_server, make_user,
@@ -205,13 +290,6 @@ async def test_redis_restart_turns_into_a_gap_and_service_resumes(start_server, 
             await late.close()
     finally:
         redis.close()
-
-
-async def _until(check: Any, timeout: float = 15.0) -> None:
-    """Wait until ``await check()`` is true (polling a condition, not sleeping for it)."""
-    async with asyncio.timeout(timeout):
-        while not await check():  # noqa: ASYNC110 (Redis has no event to wait on)
-            await asyncio.sleep(0.02)
 
 
 async def test_subscribe_racing_a_pubsub_reconnect_gets_no_spurious_gap(start_server, make_user,

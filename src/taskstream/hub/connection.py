@@ -53,7 +53,8 @@ class Connection:
 
     # Thousands of these live per process: slots, and nothing kept that only the
     # handshake needs (idle memory per socket is a target in bench/).
-    __slots__ = ("_send", "_tasks", "limit", "out", "session", "state", "subs")
+    __slots__ = ("_address", "_anonymous", "_send", "_tasks", "limit", "out", "session", "state",
+                 "subs")
 
     def __init__(self, send: Send) -> None:
         self._send = send
@@ -65,6 +66,9 @@ class Connection:
         # One-way name of the session that signed the socket in ("": none): its logout
         # closes the socket (see taskstream.hub.revocation).
         self.session = ""
+        # Whether this socket holds an anonymous slot, and for which client address.
+        self._anonymous = False
+        self._address: str | None = None
 
     @property
     def user(self) -> Any:
@@ -153,7 +157,7 @@ class Connection:
         await self._send({"type": "websocket.accept"})
         self._move(State.OPEN)
         try:
-            if not self._count_user():
+            if not (self._count_user() and self._count_anonymous(scope)):
                 return
             if self._user_id() is not None:
                 await get_registry().add(self)
@@ -175,6 +179,7 @@ class Connection:
             if self._user_id() is not None:
                 get_registry().discard(self)
             self._uncount_user()
+            self._uncount_anonymous()
             self._end()
 
     def _count_user(self) -> bool:
@@ -196,6 +201,29 @@ class Connection:
         if user_id is not None:
             quota.release(user_id)
 
+    def _count_anonymous(self, scope: Scope) -> bool:
+        """Count an anonymous socket against the process's and its address's limits.
+
+        The address is what the server puts in the scope: the peer, or the client a
+        trusted proxy names (uvicorn's ``FORWARDED_ALLOW_IPS``).
+        """
+        if self._user_id() is not None:
+            return True
+        client = scope.get("client")
+        address = str(client[0]) if client else None
+        if not quota.acquire_anonymous(address):
+            self.out.write(p.error_frame(p.RATE_LIMITED, "too many anonymous sockets; sign in "
+                                         "or retry later"))
+            self.close(p.CLOSE_TOO_MANY_ANONYMOUS)
+            return False
+        self._anonymous, self._address = True, address
+        return True
+
+    def _uncount_anonymous(self) -> None:
+        if self._anonymous:
+            quota.release_anonymous(self._address)
+            self._anonymous, self._address = False, None
+
     def _user_id(self) -> Any:
         user = self.subs.user
         return user.pk if user is not None and user.is_authenticated else None
@@ -206,20 +234,23 @@ class Connection:
         text = message.get("text")
         if text is None:
             raw = message.get("bytes") or b""
-            if bytes_too_large(raw):
-                self.close(p.CLOSE_TOO_LARGE)
-                return
-            self.out.write(p.error_frame(p.BAD_FRAME, "binary frames are not supported"))
-            return
-        if text_too_large(text):
+            too_large = bytes_too_large(raw)
+        else:
+            too_large = text_too_large(text)
+        if too_large:
             self.close(p.CLOSE_TOO_LARGE)
             return
+        # Every frame counts, binary ones too: answering them is work an attacker can
+        # ask for as fast as it can send.
         if not self.limit.allow():
             if self.limit.exhausted:
                 self.close(p.CLOSE_RATE_LIMITED)
             else:
                 self.out.write(p.error_frame(p.RATE_LIMITED, "too many frames; slow down",
-                                             p.request_id(text)))
+                                             None if text is None else p.request_id(text)))
+            return
+        if text is None:
+            self.out.write(p.error_frame(p.BAD_FRAME, "binary frames are not supported"))
             return
         try:
             frame = p.parse_client_frame(text)
@@ -271,6 +302,7 @@ class Connection:
                 raise ProtocolError(p.NOT_ALLOWED, "socket is signed in as another user")
         else:
             self.subs.user = user
+            self._uncount_anonymous()  # counted as its user from now on
             if not self._count_user():
                 return
             self.session = session

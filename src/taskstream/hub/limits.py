@@ -54,10 +54,30 @@ class RateLimit:
 
 
 class SocketQuota:
-    """Open sockets per signed-in user on this process (``MAX_CONNECTIONS_PER_USER``)."""
+    """Open sockets on this process: per signed-in user (``MAX_CONNECTIONS_PER_USER``),
+    and anonymous ones in all and per client address (``MAX_ANONYMOUS_CONNECTIONS*``)."""
 
     def __init__(self) -> None:
         self._per_user: Counter[Any] = Counter()
+        self._anonymous = 0
+        self._per_address: Counter[str] = Counter()
+
+    def acquire_anonymous(self, address: str | None) -> bool:
+        if self._anonymous >= conf.MAX_ANONYMOUS_CONNECTIONS:
+            return False
+        if address is not None:
+            if self._per_address[address] >= conf.MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS:
+                return False
+            self._per_address[address] += 1
+        self._anonymous += 1
+        return True
+
+    def release_anonymous(self, address: str | None) -> None:
+        self._anonymous -= 1
+        if address is not None:
+            self._per_address[address] -= 1
+            if self._per_address[address] <= 0:
+                del self._per_address[address]
 
     def acquire(self, user_id: Any) -> bool:
         if self._per_user[user_id] >= conf.MAX_CONNECTIONS_PER_USER:

@@ -46,6 +46,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_SLOW_CONSUMER = 4408
 CLOSE_RATE_LIMITED = 4429
 CLOSE_TOO_MANY_CONNECTIONS = 4430
+CLOSE_TOO_MANY_ANONYMOUS = 4431
 
 # A \uD800-\uDFFF escape: the only way a lone surrogate (text that cannot be stored, sent
 # on or encoded as UTF-8) gets into a frame whose bytes were valid UTF-8.
