@@ -174,12 +174,12 @@ CELERY_IMPORTS = ["example.jobs_demo", "example.notify_demo"]
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 
 # LOG_FORMAT=json: one JSON object per line (taskstream.ops.jsonlog), for log pipelines.
+_JSON_LOGS = os.environ.get("LOG_FORMAT") == "json"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "taskstream.ops.jsonlog.JsonFormatter"}},
+    "formatters": {"json": {"()": "taskstream.ops.jsonlog.JsonFormatter"}} if _JSON_LOGS else {},
     "handlers": {"console": {"class": "logging.StreamHandler",
-                             **({"formatter": "json"}
-                                if os.environ.get("LOG_FORMAT") == "json" else {})}},
+                             **({"formatter": "json"} if _JSON_LOGS else {})}},
     "loggers": {"taskstream": {"handlers": ["console"], "level": "INFO"}},
 }

@@ -57,7 +57,8 @@ async def test_every_demo_page_runs_under_the_policy(make_user: Any, login: Any,
     page.on("console", lambda msg: console.append(msg.text))
     pages = ["/login/", "/signup/"]
     signed_in = ["/", "/live/", "/jobs/", f"/jobs/{job_id}/", "/pipelines/", "/schedules/",
-                 "/rooms/", f"/rooms/{slug}/", "/admin/", "/api/docs"]
+                 "/ops/", "/ops/failures/", "/ops/stuck/", "/ops/audit/", "/rooms/",
+                 f"/rooms/{slug}/", "/admin/", "/api/docs"]
     for path in pages:
         response = await page.goto(live_site.http_url + path)
         assert response is not None and response.status == 200, path

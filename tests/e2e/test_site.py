@@ -82,6 +82,8 @@ async def test_every_page_passes_the_axe_audit(make_user, login, new_context, li
         (signed_in, "/rooms/lobby/", "#composer"),
         (signed_in, "/pipelines/", "main"),
         (signed_in, "/schedules/", "main"),
+        (signed_in, "/ops/", "#hub-state[data-state=open]"),
+        (signed_in, "/ops/failures/", "main"),
         (signed_in, "/api/docs", "#swagger-ui .opblock"),  # rendered from static, offline
     ]
     found: dict[str, list[str]] = {}
