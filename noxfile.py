@@ -40,12 +40,11 @@ if shutil.which("pyenv"):
 for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"):
     os.environ.pop(name, None)
 UNIT_AND_INTEGRATION = ["tests", "--ignore=tests/e2e", "-m", "not e2e and not guide"]
-# A few minutes on the oldest pins: every unit test folder plus the integration tests that
-# start a real server and a real worker (the jobs path end to end, the hub protocol).
+# A few minutes on the oldest pins: the hub's and the jobs' unit tests, the outbox, the
+# packaging checks, and the jobs path end to end (a real server and a real worker).
 FAST = [
-    "tests/hub", "tests/jobs", "tests/outbox", "tests/rooms", "tests/notifications",
-    "tests/test_settings.py", "tests/test_dependencies.py", "tests/packaging",
-    "tests/integration/test_jobs.py", "tests/integration/test_hub_protocol.py",
+    "tests/hub", "tests/jobs", "tests/outbox", "tests/test_dependencies.py", "tests/packaging",
+    "tests/integration/test_jobs.py",
     "-m", "not e2e and not guide",
 ]
 VERSIONS = (

@@ -64,9 +64,15 @@ def run(cmd: list[str], **kwargs: Any) -> str:
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A venv with the wheel built from this tree and the lock's versions of its deps."""
+    # Built from a copy: setuptools' build/ in the tree would keep deleted modules in the wheel.
+    tree = tmp_path_factory.mktemp("tree")
+    for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "CHANGELOG.md"):
+        shutil.copy(ROOT / name, tree / name)
+    shutil.copytree(ROOT / "src", tree / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     dist = tmp_path_factory.mktemp("dist")
     run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist),
-         str(ROOT)])
+         str(tree)])
     (wheel,) = dist.glob("*.whl")
     key = hashlib.sha256(LOCK.read_bytes() + sys.version.encode()).hexdigest()[:12]
     venv = ROOT / "var" / "guide" / f"venv-{key}"

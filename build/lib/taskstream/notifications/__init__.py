@@ -1,1 +1,0 @@
-"""The notifications inbox (live on ``user:<id>``) and transactional e-mail (welcome)."""

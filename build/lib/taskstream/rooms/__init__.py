@@ -1,1 +1,0 @@
-"""Chat rooms on the hub: history, live messages, presence and typing indicators."""
