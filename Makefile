@@ -33,7 +33,7 @@ lock: $(STAMP)
 
 # The wheel and sdist in dist/, checked (metadata, README rendering) and listed.
 build: $(STAMP)
-	rm -rf dist
+	rm -rf dist build
 	mkdir -p var && $(BIN)/python -m build --outdir dist . >var/build.log 2>&1 || (cat var/build.log; exit 1)
 	$(BIN)/twine check --strict dist/*
 	$(BIN)/python -m tests.packaging.contents dist
