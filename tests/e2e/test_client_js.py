@@ -169,6 +169,21 @@ async def test_publish_is_rejected_with_the_server_error_code(make_user, login, 
     assert outcome == ["HubError", "not_allowed"]
 
 
+async def test_a_subscription_the_server_takes_back_reaches_on_error(make_user, login,
+                                                                     context, page,
+                                                                     live_site):
+    from taskstream.rooms.services import room_create, room_member_remove
+
+    user, _ = await signed_in_user(make_user, login, context, live_site)
+    owner = await sync_to_async(make_user)()
+    room = await sync_to_async(room_create)(slug=f"taken-{user.pk}", name="Taken",
+                                            creator=owner, is_private=True, members=[user])
+    await start_harness(page, live_site, [room.topic])
+    await wait_log(page, "subscribed", 1)
+    await sync_to_async(room_member_remove)(room=room, by=owner, username=user.username)
+    assert await wait_log(page, "error", 1) == [["error", room.topic, "forbidden"]]
+
+
 async def test_token_auth_frame_signs_in_a_cookieless_socket(start_server, make_user, context,
                                                              page, session_cookie):
     # The page is on http://localhost:PORT; its socket goes to 127.0.0.1:PORT, another

@@ -868,6 +868,15 @@ export class Connection {
       return;
     }
     if (!request) {
+      const revoked = frame.code === "forbidden" && typeof frame.topic === "string"
+        ? this.#topics.get(frame.topic) : undefined;
+      if (revoked) {
+        // The server took access back and ended this subscription (docs/protocol.md,
+        // "When access is taken back"): its callers hear it as they would a refusal.
+        revoked.reqId = null;
+        this.#toConsumers(revoked, "error", frame);
+        return;
+      }
       this.#broadcast({ op: "error", frame });
       return;
     }
