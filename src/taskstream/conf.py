@@ -224,6 +224,9 @@ class TaskstreamSettings:
     JOB_DB_RETRY_SECONDS = Setting(float, 30.0, "how long a run retries its progress, "
                                    "heartbeat and final writes while the database is "
                                    "unreachable", app="jobs", check="E027", gt=0)
+    JOB_MAX_ACTIVE_PER_USER = Setting(int, 100, "jobs one user may have queued, retrying or "
+                                      "running at once when starting one over HTTP (more: "
+                                      "429 `too_many_jobs`)", app="jobs", check="E028", gt=0)
     # -- rooms ------------------------------------------------------------------------------
     ROOM_MESSAGE_MAX_LENGTH = Setting(int, 4000, "characters per message", app="rooms",
                                       check="E050", gt=0)

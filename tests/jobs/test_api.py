@@ -125,3 +125,21 @@ def test_kinds_lists_what_may_be_started_with_schemas(owner):
     kinds = {k["name"]: k for k in client_for(owner).get("/api/jobs/kinds/").json()}
     assert {"demo.slow", "demo.flaky"} <= set(kinds)
     assert kinds["demo.slow"]["params_schema"]["properties"]["steps"]["maximum"] == 1000
+
+
+def test_a_user_at_the_limit_of_unfinished_jobs_gets_429_until_one_ends(owner, settings):
+    from taskstream.jobs import job_cancel
+
+    settings.TASKSTREAM = {**settings.TASKSTREAM, "JOB_MAX_ACTIVE_PER_USER": 2}
+    client = client_for(owner)
+    first = post(client, "/api/jobs/", {"kind": "demo.slow"}, **{"Idempotency-Key": "k"})
+    second = post(client, "/api/jobs/", {"kind": "demo.slow"})
+    assert (first.status_code, second.status_code) == (202, 202)
+    refused = post(client, "/api/jobs/", {"kind": "demo.slow"})
+    assert refused.status_code == 429 and refused.json()["code"] == "too_many_jobs"
+    assert Job.objects.filter(owner=owner).count() == 2  # nothing stored for the refusal
+    # A replay of a started job (same key) is that job, not a new one: still answered.
+    again = post(client, "/api/jobs/", {"kind": "demo.slow"}, **{"Idempotency-Key": "k"})
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    job_cancel(job=Job.objects.get(pk=second.json()["id"]), actor=owner)
+    assert post(client, "/api/jobs/", {"kind": "demo.slow"}).status_code == 202

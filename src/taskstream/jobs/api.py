@@ -14,9 +14,15 @@ from ninja import Header, Query, Router
 from ninja.responses import Status
 
 from taskstream.api import ApiError, ApiErrorOut
+from taskstream.conf import conf
 from taskstream.hub.cursors_api import latest_cursor
 from taskstream.jobs import kinds, selectors, services
-from taskstream.jobs.exceptions import IdempotencyConflict, IllegalTransition, InvalidJobParams
+from taskstream.jobs.exceptions import (
+    IdempotencyConflict,
+    IllegalTransition,
+    InvalidJobParams,
+    TooManyJobs,
+)
 from taskstream.jobs.exceptions import UnknownJobKind as UnknownKind
 from taskstream.jobs.models import Job
 from taskstream.jobs.schemas import (
@@ -63,7 +69,8 @@ def job_kinds(request: HttpRequest) -> list[dict[str, Any]]:
             if not k.staff_only or getattr(request.user, "is_staff", False)]
 
 
-@router.post("/jobs/", response={202: JobDetailOut, 400: ApiErrorOut, 409: ApiErrorOut})
+@router.post("/jobs/", response={202: JobDetailOut, 400: ApiErrorOut, 409: ApiErrorOut,
+                                 429: ApiErrorOut})
 def job_create(request: HttpRequest, body: JobStartIn,
                idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
                ) -> Status[dict[str, Any]]:
@@ -74,7 +81,8 @@ def job_create(request: HttpRequest, body: JobStartIn,
         params = kinds.validate_params(kind, body.params)
         with transaction.atomic():
             job = services.job_start(kind=kind.name, owner=request.user, params=params,
-                                     idempotency_key=key)
+                                     idempotency_key=key,
+                                     max_active=conf.JOB_MAX_ACTIVE_PER_USER)
             # The cursor before the state (see selectors.job_detail). A new job's topic is
             # still empty: subscribing since this cursor replays job.created onwards.
             cursor = latest_cursor(job.topic)
@@ -88,6 +96,8 @@ def job_create(request: HttpRequest, body: JobStartIn,
         raise ApiError(400, exc.code, f"{exc}: {problems}" if problems else str(exc)) from None
     except IdempotencyConflict as exc:
         raise ApiError(409, exc.code, str(exc)) from None
+    except TooManyJobs as exc:
+        raise ApiError(429, exc.code, str(exc)) from None
     return Status(202, {**_out(request, job), "cursor": cursor})
 
 

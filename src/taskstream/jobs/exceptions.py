@@ -47,6 +47,12 @@ class IdempotencyConflict(JobError):
     code = "idempotency_conflict"
 
 
+class TooManyJobs(JobError):
+    """The owner already has as many unfinished jobs as they may (``max_active``)."""
+
+    code = "too_many_jobs"
+
+
 class JobNotAllowed(JobError):
     """The actor may not act on this job (not its owner, not staff)."""
 

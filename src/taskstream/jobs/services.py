@@ -30,6 +30,7 @@ from taskstream.jobs.exceptions import (
     IllegalTransition,
     InvalidJobParams,
     JobNotAllowed,
+    TooManyJobs,
     UnknownJobKind,
 )
 from taskstream.jobs.kinds import get_kind, validate_params
@@ -120,13 +121,15 @@ def job_create(*, kind: str, owner: Any = None, owner_id: Any = None,
 
 def job_start(*, kind: str, owner: Any, params: dict[str, Any] | None = None,
               idempotency_key: str | None = None, parent: Job | None = None,
-              queue: str | None = None) -> Job:
+              queue: str | None = None, max_active: int | None = None) -> Job:
     """Create a queued job and enqueue its task on commit.
 
     With ``idempotency_key``, a second call by the same owner returns the first job
     (and enqueues nothing); the same key with another kind or params is
     :class:`IdempotencyConflict`. ``queue`` sends every run of the job to that broker
-    queue instead of the task's route.
+    queue instead of the task's route. ``max_active``: refuse with :class:`TooManyJobs`
+    when the owner already has that many top-level jobs queued, retrying or running (a
+    soft limit: two starts at the same instant may both pass it).
     """
     task = _task(kind)
     registered = get_kind(kind)
@@ -143,6 +146,10 @@ def job_start(*, kind: str, owner: Any, params: dict[str, Any] | None = None,
         existing = _same_key(owner, idempotency_key, kind, data)
         if existing is not None:
             return existing
+    if max_active is not None and Job.objects.filter(
+            owner=owner, parent__isnull=True, state__in=list(ACTIVE)).count() >= max_active:
+        raise TooManyJobs(f"at most {max_active} unfinished jobs at a time; wait for one "
+                          "to finish or cancel one")
     try:
         with transaction.atomic():
             job = job_create(kind=kind, owner=owner, params=data, parent=parent,
