@@ -43,7 +43,8 @@ def job_moved(sender: Any, *, job: Any, state: str, created: bool = False,
 
 
 class DatabaseCollector(Collector):
-    """Read at scrape time: jobs by kind and state, the outbox's backlog."""
+    """Read at scrape time: jobs by kind and state, broker queue depths, the outbox's
+    backlog."""
 
     def collect(self) -> Iterator[Metric]:
         from django.apps import apps
@@ -61,6 +62,16 @@ class DatabaseCollector(Collector):
                                        .annotate(n=Count("pk"))):
                 jobs.add_metric([kind, state], count)
             yield jobs
+        from taskstream.ops.queues import queue_depths
+
+        depths = queue_depths()
+        if depths is not None:
+            queue = GaugeMetricFamily("taskstream_queue_depth", "Messages waiting in a broker "
+                                      "queue (read from the broker at scrape time)",
+                                      labels=["queue"])
+            for name, depth in depths.items():
+                queue.add_metric([name], depth)
+            yield queue
         found = OutboxEvent.objects.order_by().aggregate(n=Count("pk"),
                                                          oldest=Min("created_at"))
         yield GaugeMetricFamily("taskstream_outbox_backlog",
