@@ -181,7 +181,7 @@ def child_env(port: int) -> dict[str, str]:
 def fresh_metrics_dir() -> Path:
     """prometheus-client's multiprocess files for every process of the stack: /metrics sums
     them. Emptied at each start: files of processes gone would count again (docs/ops.md)."""
-    path = ROOT / "var" / "prometheus"
+    path = Path(os.environ.get("TASKSTREAM_VAR_DIR", ROOT / "var")) / "prometheus"
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path

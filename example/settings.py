@@ -161,6 +161,9 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Task events for the ops monitor and Flower (`celery worker -E` turns them on as well).
+CELERY_WORKER_SEND_TASK_EVENTS = _flag("CELERY_TASK_EVENTS", False)
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
 # Celery's Django fix-up closes the database connection before and after every task,
 # whatever CONN_MAX_AGE says, unless this is set: then every 1,000th task (a LiveTask
 # still drops a connection past CONN_MAX_AGE or broken). Reconnecting was ~1 ms a job.

@@ -128,7 +128,7 @@ def test_devstack_serves_then_ctrl_c_stops_every_process(devstack: Devstack) -> 
     tree = psutil.Process(devstack.proc.pid).children(recursive=True)
     commands = [" ".join(p.cmdline()) for p in alive(tree)]
     for expected in ("redis-server", "taskstream.server", "example worker", "example beat",
-                     "taskstream.outbox"):
+                     "taskstream.outbox", "taskstream.ops.monitor"):
         assert any(expected in c for c in commands), (expected, commands)
 
     devstack.proc.send_signal(signal.SIGINT)
