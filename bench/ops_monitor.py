@@ -3,7 +3,7 @@
 In one process, without a broker: synthetic task events (received, started, succeeded, as
 a worker sends them, with heartbeats) go straight into :meth:`Monitor.on_event`, with its
 summaries held back; then :meth:`Monitor.summary` is timed with the state full (10,000
-tasks). At 1,000 events/s the monitor needs ``1000 × per-event`` of a core, plus one
+tasks). At 1,000 events/s the monitor needs 1,000 times the per-event CPU of a core, plus one
 summary per ``OPS_PULSE_INTERVAL``. An embedded Redis carries the summaries' publish.
 
     python -m bench.ops_monitor [--events 60000]
