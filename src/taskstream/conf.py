@@ -227,6 +227,10 @@ class TaskstreamSettings:
     JOB_MAX_ACTIVE_PER_USER = Setting(int, 100, "jobs one user may have queued, retrying or "
                                       "running at once when starting one over HTTP (more: "
                                       "429 `too_many_jobs`)", app="jobs", check="E028", gt=0)
+    JOB_MAX_RUNNING_PER_USER = Setting(int, 4, "top-level jobs of one user running at once; "
+                                       "a claim over it waits (its message is sent again "
+                                       "shortly) and the worker takes other users' jobs",
+                                       app="jobs", check="E029", gt=0)
     # -- rooms ------------------------------------------------------------------------------
     ROOM_MESSAGE_MAX_LENGTH = Setting(int, 4000, "characters per message", app="rooms",
                                       check="E050", gt=0)

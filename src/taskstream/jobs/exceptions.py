@@ -53,6 +53,13 @@ class TooManyJobs(JobError):
     code = "too_many_jobs"
 
 
+class OwnerBusy(JobError):
+    """A claim found the owner already running as many jobs as they may: the run waits
+    (``JOB_MAX_RUNNING_PER_USER``); raised by the claim, never shown to a client."""
+
+    code = "owner_busy"
+
+
 class JobNotAllowed(JobError):
     """The actor may not act on this job (not its owner, not staff)."""
 

@@ -234,8 +234,10 @@ def run_claim(*, job_id: str, task_id: str, redelivered: bool) -> Run | None:
     job is taken. A running one is taken over only when its run is gone: its heartbeat is
     stale, or this is its own message delivered again after the worker was lost
     (acks_late + reject_on_worker_lost, or a broker redelivery). Finished and cancelled
-    jobs are never run again. A database that cannot be reached raises (the task sends
-    its message again later rather than dropping it).
+    jobs are never run again. A database that cannot be reached raises, and so does a
+    top-level job whose owner already runs ``JOB_MAX_RUNNING_PER_USER`` jobs
+    (:class:`OwnerBusy`): in both cases the task sends its message again later rather
+    than dropping it.
     """
     now = timezone.now()
     try:
@@ -249,7 +251,8 @@ def run_claim(*, job_id: str, task_id: str, redelivered: bool) -> Run | None:
     try:
         moved = transitions.move(
             job, State.RUNNING, values=values, task_id=task_id, redelivered=redelivered,
-            stale_before=now - timedelta(seconds=conf.JOB_HEARTBEAT_TIMEOUT), now=now)
+            stale_before=now - timedelta(seconds=conf.JOB_HEARTBEAT_TIMEOUT), now=now,
+            max_running=conf.JOB_MAX_RUNNING_PER_USER)
     except IllegalTransition:
         moved = False
     if not moved:

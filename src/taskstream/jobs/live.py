@@ -31,7 +31,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from taskstream.jobs.delivery import JOB_KWARG
-from taskstream.jobs.exceptions import JobCancelled, JobSuperseded
+from taskstream.jobs.exceptions import JobCancelled, JobSuperseded, OwnerBusy
 from taskstream.jobs.outage import UNREACHABLE, discard_connection
 
 logger = logging.getLogger("taskstream.jobs")
@@ -39,6 +39,11 @@ logger = logging.getLogger("taskstream.jobs")
 # Header of a message sent again because its claim could not reach the database.
 CLAIM_TRIES = "taskstream_claim_tries"
 _CLAIM_DELAY_MAX = 30.0
+# Header of a message sent again because its owner ran as many jobs as they may. Its delay
+# stays short (a freed place is taken within seconds) and is never the task's retry budget.
+CLAIM_WAITS = "taskstream_claim_waits"
+_WAIT_DELAY_FIRST = 0.5
+_WAIT_DELAY_MAX = 5.0
 
 
 class LiveTask(Task):
@@ -72,6 +77,8 @@ class LiveTask(Task):
                             redelivered=bool(delivery.get("redelivered")))
         except UNREACHABLE as exc:
             self._claim_later(str(job_id), exc)
+        except OwnerBusy as exc:
+            self._claim_later(str(job_id), exc, busy=True)
         if run is None:
             return None
         if run.cancelled:
@@ -99,22 +106,30 @@ class LiveTask(Task):
         run.succeed(result)
         return result
 
-    def _claim_later(self, job_id: str, exc: Exception) -> NoReturn:
-        """The database cannot be reached to claim the job: send this message again after a
-        doubling delay (its own header counts the tries, not the task's retry budget) and
-        let Celery acknowledge this one, instead of dropping the job."""
-        discard_connection()
+    def _claim_later(self, job_id: str, exc: Exception, *, busy: bool = False) -> NoReturn:
+        """The job cannot be claimed now: send this message again after a doubling delay
+        (its own header counts the tries, not the task's retry budget) and let Celery
+        acknowledge this one, instead of dropping the job. Either the database cannot be
+        reached, or (``busy``) the job's owner runs as many jobs as they may: this worker
+        slot is freed for another user's job, and the job is claimed again shortly."""
         request = self.request
         if request.called_directly:
             raise exc
-        tries = int((request.headers or {}).get(CLAIM_TRIES, 0)) + 1
-        delay = min(2.0 ** (tries - 1), _CLAIM_DELAY_MAX)
-        logger.warning("job %s, task %s: database unreachable (%s: %s); claiming again in "
-                       "%.0f s (try %d)", job_id, request.id, type(exc).__name__, exc, delay,
-                       tries)
-        headers = {**(request.headers or {}), CLAIM_TRIES: tries}
+        header = CLAIM_WAITS if busy else CLAIM_TRIES
+        tries = int((request.headers or {}).get(header, 0)) + 1
+        if busy:
+            delay = min(_WAIT_DELAY_FIRST * 2.0 ** (tries - 1), _WAIT_DELAY_MAX)
+            logger.info("job %s, task %s: its owner runs as many jobs as they may; claiming "
+                        "again in %.1f s (wait %d)", job_id, request.id, delay, tries)
+        else:
+            discard_connection()
+            delay = min(2.0 ** (tries - 1), _CLAIM_DELAY_MAX)
+            logger.warning("job %s, task %s: database unreachable (%s: %s); claiming again "
+                           "in %.0f s (try %d)", job_id, request.id, type(exc).__name__, exc,
+                           delay, tries)
+        headers = {**(request.headers or {}), header: tries}
         self.signature_from_request(request, countdown=delay, headers=headers).apply_async()
-        raise Retry(f"database unreachable; claim again in {delay:.0f} s", exc,
+        raise Retry(f"claim again in {delay:.1f} s: {exc}", exc,
                     when=timezone.now() + timedelta(seconds=delay))
 
     @property

@@ -64,6 +64,10 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"], name="taskstream_job_owner_idx"),
             models.Index(fields=["state", "heartbeat_at"], name="taskstream_job_reaper_idx"),
+            # The claim counts the owner's running top-level jobs (JOB_MAX_RUNNING_PER_USER):
+            # a small partial index, only the rows that are running now.
+            models.Index(fields=["owner"], condition=Q(state="running", parent__isnull=True),
+                         name="taskstream_job_running_idx"),
         ]
 
     def __str__(self) -> str:

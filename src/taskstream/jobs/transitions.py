@@ -32,7 +32,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from taskstream.jobs import events
-from taskstream.jobs.exceptions import IllegalTransition
+from taskstream.jobs.exceptions import IllegalTransition, OwnerBusy
 from taskstream.jobs.models import Job
 from taskstream.jobs.signals import job_moved
 from taskstream.jobs.states import TERMINAL, State, sources
@@ -42,6 +42,10 @@ _ATTNAMES = list(_FIELDS)
 _CACHE_ATTR = "_taskstream_job_sql"
 
 logger = logging.getLogger("taskstream.jobs")
+
+# Key space of the PostgreSQL advisory lock that orders one owner's claims (any constant;
+# the second key is a hash of the owner's id).
+_OWNER_LOCK_SPACE = 0x7453
 
 # The event each move announces (a failed or cancelled job queued again is "retrying").
 EVENT_OF: dict[State, str] = {
@@ -103,14 +107,19 @@ def move(job: Job, target: State, *, values: Mapping[str, Any] | None = None,
          only_from: Collection[str] | None = None, token: str | None = None,
          task_id: str | None = None, stale_before: datetime | None = None,
          redelivered: bool = False, refresh: bool = True, announce: bool = True,
-         now: datetime | None = None) -> bool:
+         now: datetime | None = None, max_running: int | None = None) -> bool:
     """Move ``job`` to ``target`` if the table and the guards allow it; whether it moved.
 
     * ``only_from`` narrows the table's sources (it may not widen them);
     * ``token``: only while this run holds the job; ``task_id``: only while this is the
       job's current message;
     * ``stale_before``: a ``running`` job moves only if its heartbeat is older (or
-      missing), unless ``redelivered`` (its own message came back: its worker was lost).
+      missing), unless ``redelivered`` (its own message came back: its worker was lost);
+    * ``max_running`` (into ``running`` only): a top-level job starts only while its owner
+      runs fewer top-level jobs; otherwise :class:`OwnerBusy` is raised and nothing is
+      written. Children of a canvas are never held back (their parent already holds the
+      owner's place: holding them could deadlock the pipeline), nor is a take-over of a
+      job that is already running.
 
     ``refresh`` reloads every field of ``job`` from the moved row; otherwise the written
     values are set on it. With ``announce`` the target's event is stored in the outbox in
@@ -140,9 +149,11 @@ def move(job: Job, target: State, *, values: Mapping[str, Any] | None = None,
         parts.append(f"{col['attempt']} = {col['attempt']} + 1")
         parts.append(f"{col['started_at']} = COALESCE({col['started_at']}, %s)")
         params.append(_FIELDS["started_at"].get_db_prep_value(now, connection))
+    set_count = len(params)
     where = [f"{col['id']} = %s",
              f"{col['state']} IN ({', '.join(['%s'] * len(from_states))})"]
-    params.append(_FIELDS["id"].get_db_prep_value(job.pk, connection))
+    job_id = _FIELDS["id"].get_db_prep_value(job.pk, connection)
+    params.append(job_id)
     params.extend(from_states)
     if token is not None:
         where.append(f"{col['run_token']} = %s")
@@ -155,11 +166,32 @@ def move(job: Job, target: State, *, values: Mapping[str, Any] | None = None,
         where.append(f"({col['state']} <> %s OR {hb} IS NULL OR {hb} < %s)")
         params += [State.RUNNING, _FIELDS["heartbeat_at"].get_db_prep_value(stale_before,
                                                                            connection)]
-    statement = f"UPDATE {sql.table} SET {', '.join(parts)} WHERE {' AND '.join(where)}"
+    guarded = list(where)
+    limit_params: list[Any] = []
+    if max_running is not None and target == State.RUNNING:
+        # One indexed count (taskstream_job_running_idx) inside the UPDATE: on SQLite the
+        # statement holds the write lock from its start, so the count cannot go stale.
+        owner, parent, state = col["owner_id"], col["parent_id"], col["state"]
+        guarded.append(
+            f"({parent} IS NOT NULL OR {state} = %s OR (SELECT COUNT(*) FROM {sql.table} "
+            f"AS r WHERE r.{owner} = {sql.table}.{owner} AND r.{state} = %s AND "
+            f"r.{parent} IS NULL) < %s)")
+        limit_params = [State.RUNNING, State.RUNNING, int(max_running)]
+    statement = f"UPDATE {sql.table} SET {', '.join(parts)} WHERE {' AND '.join(guarded)}"
     # One transaction: the move and its event (no savepoint: inside a caller's
     # transaction, the two simply join it).
     with transaction.atomic(using=connection.alias, savepoint=False):
         with connection.cursor() as cursor:
+            if limit_params and connection.vendor == "postgresql":
+                # Under READ COMMITTED two claims of one owner would each count the other's
+                # run as not started yet: claims of one owner take turns (the lock is held
+                # to the commit, and the UPDATE's snapshot is taken after it is granted).
+                cursor.execute(
+                    f"SELECT pg_advisory_xact_lock(%s, hashtext(CAST({col['owner_id']} AS text)))"
+                    f" FROM {sql.table} WHERE {col['id']} = %s AND {col['parent_id']} IS NULL",
+                    [_OWNER_LOCK_SPACE, job_id])
+            unguarded = params
+            params = params + limit_params
             if refresh and sql.returning:
                 cursor.execute(f"{statement} RETURNING {sql.columns}", params)
                 rows = cursor.fetchall()  # all: SQLite commits when the statement is done
@@ -171,8 +203,7 @@ def move(job: Job, target: State, *, values: Mapping[str, Any] | None = None,
                 moved = bool(cursor.rowcount)
                 if moved and refresh:
                     cursor.execute(f"SELECT {sql.columns} FROM {sql.table} "
-                                   f"WHERE {col['id']} = %s",
-                                   [_FIELDS["id"].get_db_prep_value(job.pk, connection)])
+                                   f"WHERE {col['id']} = %s", [job_id])
                     row = cursor.fetchone()
                     moved = row is not None
                     if moved:
@@ -180,6 +211,12 @@ def move(job: Job, target: State, *, values: Mapping[str, Any] | None = None,
                         # A racing move may have come between the UPDATE and the read.
                         moved = all(getattr(job, k) == v for k, v in assigned.items()
                                     if k in ("state", "run_token"))
+            if not moved and limit_params:
+                # Refused by the owner's limit alone (every other guard holds)?
+                cursor.execute(f"SELECT 1 FROM {sql.table} WHERE {' AND '.join(where)}",
+                               unguarded[set_count:])
+                if cursor.fetchone() is not None:
+                    raise OwnerBusy(f"the owner of job {job.pk} runs {max_running} jobs")
         if moved:
             if not refresh:
                 for name, value in assigned.items():
