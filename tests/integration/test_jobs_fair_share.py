@@ -8,6 +8,7 @@ still running; A's jobs run one after another; all four finish once, each in one
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from collections.abc import Callable
@@ -57,5 +58,5 @@ def test_one_user_does_not_hold_every_worker_slot(start_worker: Any, make_user: 
     assert b_job.finished_at < min(j.finished_at for j in a_jobs)
     # A never ran two jobs at once: each of A's runs began after the previous one ended.
     runs = sorted((j.started_at, j.finished_at) for j in a_jobs)
-    for (_, ended), (began, _) in zip(runs, runs[1:], strict=False):
+    for (_, ended), (began, _) in itertools.pairwise(runs):
         assert began >= ended
