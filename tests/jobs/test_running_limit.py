@@ -9,9 +9,12 @@ tests/integration/test_jobs_fair_share.py.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
+from django.db import connection, connections, transaction
 from django.test import override_settings
 
 from taskstream.jobs import job_start
@@ -69,3 +72,57 @@ def test_a_message_that_is_not_the_jobs_current_one_is_dropped_not_held(
     assert claim(first) is not None
     assert run_claim(job_id=str(second.pk), task_id="an-old-message",
                      redelivered=False) is None
+
+
+@LIMIT_ONE
+def test_two_claims_of_one_owner_at_once_start_one_on_postgresql(
+        django_user_model: Any) -> None:
+    """Under READ COMMITTED each claim's count would miss the other's uncommitted run: the
+    owner's claims take turns, so the second sees the first once it commits."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one writer at a time (make test-services)")
+    a = django_user_model.objects.create_user(username="a")
+    first, second = (job_start(kind="demo.slow", owner=a) for _ in range(2))
+    claimed, release = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def hold_first() -> None:
+        try:
+            with transaction.atomic():  # the first claim made, not yet committed
+                outcome["first"] = claim(first)
+                claimed.set()
+                release.wait(60)
+        finally:
+            connections.close_all()
+
+    def claim_second() -> None:
+        try:
+            outcome["second"] = claim(second)
+        except OwnerBusy as exc:
+            outcome["second"] = exc
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_first)
+    holder.start()
+    assert claimed.wait(60)
+    other = threading.Thread(target=claim_second)
+    other.start()
+
+    def second_waits_or_done() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                           "AND classid = 29779 "
+                           "AND NOT granted")
+            return bool(cursor.fetchone()[0]) or not other.is_alive()
+
+    deadline = time.monotonic() + 60
+    while not second_waits_or_done():
+        assert time.monotonic() < deadline, "the second claim neither waited nor ended"
+        time.sleep(0.02)
+    release.set()
+    holder.join(60)
+    other.join(60)
+    assert outcome["first"] is not None
+    assert isinstance(outcome["second"], OwnerBusy), outcome["second"]
+    assert Job.objects.filter(owner=a, state="running").count() == 1
