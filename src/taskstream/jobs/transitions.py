@@ -172,11 +172,13 @@ def move(job: Job, target: State, *, values: Mapping[str, Any] | None = None,
         # One indexed count (taskstream_job_running_idx) inside the UPDATE: on SQLite the
         # statement holds the write lock from its start, so the count cannot go stale.
         owner, parent, state = col["owner_id"], col["parent_id"], col["state"]
+        # 'running' written out, not a parameter: only then may SQLite use the partial
+        # index (its planner cannot tell that a parameter matches the index's condition).
         guarded.append(
             f"({parent} IS NOT NULL OR {state} = %s OR (SELECT COUNT(*) FROM {sql.table} "
-            f"AS r WHERE r.{owner} = {sql.table}.{owner} AND r.{state} = %s AND "
+            f"AS r WHERE r.{owner} = {sql.table}.{owner} AND r.{state} = 'running' AND "
             f"r.{parent} IS NULL) < %s)")
-        limit_params = [State.RUNNING, State.RUNNING, int(max_running)]
+        limit_params = [State.RUNNING, int(max_running)]
     statement = f"UPDATE {sql.table} SET {', '.join(parts)} WHERE {' AND '.join(guarded)}"
     # One transaction: the move and its event (no savepoint: inside a caller's
     # transaction, the two simply join it).
