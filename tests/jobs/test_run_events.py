@@ -12,9 +12,10 @@ from taskstream.hub.redis import sync_client
 from taskstream.jobs import job_start
 from taskstream.jobs.lifecycle import run_claim
 from taskstream.jobs.ticker import ticker
+from tests.jobs.conftest import IDLE_QUEUE
 
 # Committed for real: a run publishes its events after its writes commit.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("idle_queue")]
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def logged(topic: str, job_id: str) -> list[tuple[str, str]]:
 
 
 def test_a_short_job_sends_its_start_with_its_end_in_order(owner):
-    job = job_start(kind="demo.slow", owner=owner, params={"steps": 1})
+    job = job_start(kind="demo.slow", queue=IDLE_QUEUE, owner=owner, params={"steps": 1})
     run = run_claim(job_id=str(job.pk), task_id=job.celery_task_id, redelivered=False)
     assert run is not None
     run.interval = 3600  # no ticker here, and no progress event either
@@ -46,7 +47,7 @@ def test_a_short_job_sends_its_start_with_its_end_in_order(owner):
 
 
 def test_a_running_job_sends_its_start_within_moments(owner):
-    job = job_start(kind="demo.slow", owner=owner, params={"steps": 1})
+    job = job_start(kind="demo.slow", queue=IDLE_QUEUE, owner=owner, params={"steps": 1})
     run = run_claim(job_id=str(job.pk), task_id=job.celery_task_id, redelivered=False)
     assert run is not None
     ticker.add(run)
@@ -63,7 +64,7 @@ def test_a_running_job_sends_its_start_within_moments(owner):
 
 
 def test_a_cancelled_claim_sends_no_start(owner):
-    job = job_start(kind="demo.slow", owner=owner, params={"steps": 1})
+    job = job_start(kind="demo.slow", queue=IDLE_QUEUE, owner=owner, params={"steps": 1})
     type(job).objects.filter(pk=job.pk).update(cancel_requested=True)
     run = run_claim(job_id=str(job.pk), task_id=job.celery_task_id, redelivered=False)
     assert run is not None and run.cancelled

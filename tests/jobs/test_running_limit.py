@@ -22,8 +22,9 @@ from taskstream.jobs.exceptions import OwnerBusy
 from taskstream.jobs.lifecycle import run_claim
 from taskstream.jobs.models import Job
 from taskstream.jobs.services import job_create
+from tests.jobs.conftest import IDLE_QUEUE
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("idle_queue")]
 
 LIMIT_ONE = override_settings(TASKSTREAM={"JOB_MAX_RUNNING_PER_USER": 1})
 
@@ -36,14 +37,14 @@ def claim(job: Job, *, redelivered: bool = False) -> Any:
 def test_a_claim_over_the_owners_limit_waits_and_writes_nothing(django_user_model: Any) -> None:
     a = django_user_model.objects.create_user(username="a")
     b = django_user_model.objects.create_user(username="b")
-    first, second = (job_start(kind="demo.slow", owner=a) for _ in range(2))
+    first, second = (job_start(kind="demo.slow", queue=IDLE_QUEUE, owner=a) for _ in range(2))
     assert claim(first) is not None
     with pytest.raises(OwnerBusy):
         claim(second)
     second.refresh_from_db()
     assert (second.state, second.attempt, second.run_token) == ("queued", 0, "")
     # Another user's job is not held back by A's.
-    assert claim(job_start(kind="demo.slow", owner=b)) is not None
+    assert claim(job_start(kind="demo.slow", queue=IDLE_QUEUE, owner=b)) is not None
     # A's run ends: A's next job may start.
     Job.objects.filter(pk=first.pk).update(state="succeeded")
     assert claim(second) is not None
@@ -52,7 +53,7 @@ def test_a_claim_over_the_owners_limit_waits_and_writes_nothing(django_user_mode
 @LIMIT_ONE
 def test_children_and_take_overs_are_never_held_back(django_user_model: Any) -> None:
     a = django_user_model.objects.create_user(username="a")
-    running = job_start(kind="demo.slow", owner=a)
+    running = job_start(kind="demo.slow", queue=IDLE_QUEUE, owner=a)
     assert claim(running) is not None
     # A canvas step of A's runs although A is at the limit (its parent holds A's place).
     child = job_create(kind="demo.slow", owner=a, parent=running)
@@ -68,7 +69,7 @@ def test_children_and_take_overs_are_never_held_back(django_user_model: Any) -> 
 def test_a_message_that_is_not_the_jobs_current_one_is_dropped_not_held(
         django_user_model: Any) -> None:
     a = django_user_model.objects.create_user(username="a")
-    first, second = (job_start(kind="demo.slow", owner=a) for _ in range(2))
+    first, second = (job_start(kind="demo.slow", queue=IDLE_QUEUE, owner=a) for _ in range(2))
     assert claim(first) is not None
     assert run_claim(job_id=str(second.pk), task_id="an-old-message",
                      redelivered=False) is None
@@ -82,7 +83,7 @@ def test_two_claims_of_one_owner_at_once_start_one_on_postgresql(
     if connection.vendor != "postgresql":
         pytest.skip("SQLite runs one writer at a time (make test-services)")
     a = django_user_model.objects.create_user(username="a")
-    first, second = (job_start(kind="demo.slow", owner=a) for _ in range(2))
+    first, second = (job_start(kind="demo.slow", queue=IDLE_QUEUE, owner=a) for _ in range(2))
     claimed, release = threading.Event(), threading.Event()
     outcome: dict[str, Any] = {}
 

@@ -21,8 +21,9 @@ from taskstream.jobs.lifecycle import run_claim
 from taskstream.jobs.models import Job
 from taskstream.jobs.services import job_reap
 from taskstream.jobs.states import State
+from tests.jobs.conftest import IDLE_QUEUE
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("idle_queue")]
 
 
 @pytest.fixture
@@ -36,6 +37,7 @@ def other(django_user_model):
 
 
 def start(owner, **kw):
+    kw.setdefault("queue", IDLE_QUEUE)  # this test claims it, not the suite's worker
     kw.setdefault("kind", "demo.slow")
     kw.setdefault("params", {"steps": 2, "step_seconds": 0})
     return job_start(owner=owner, **kw)
