@@ -114,3 +114,25 @@ export function errorText(job) {
   if (job.state === "retrying" && job.eta) text += ` — retrying at ${timeText(job.eta)}`;
   return text;
 }
+
+// Paints a job's snapshot into its card (the jobs list's rows and the job's own page share
+// the markup: .bar, .job-percent, .job-message, .job-times, .job-error, .job-result and the
+// cancel/retry buttons). `cancellable`: whether this viewer may cancel it at all.
+export function paintJob(root, job, { cancellable = true } = {}) {
+  root.dataset.state = job.state;
+  const shown = shownPercent(job);
+  const bar = root.querySelector(".bar");
+  bar.setAttribute("aria-valuenow", String(shown));
+  bar.firstElementChild.style.width = `${shown}%`;
+  root.querySelector(".job-percent").textContent = progressText(job);
+  root.querySelector(".job-message").textContent = job.progress.message;
+  fillTimes(root.querySelector(".job-times"), job);
+  root.querySelector(".job-error").textContent = errorText(job);
+  const result = root.querySelector(".job-result");
+  result.replaceChildren();
+  if (job.state === "succeeded" && job.result !== null) result.append("Result: ", resultNodes(job.result));
+  else if (job.result_omitted) result.append("The result is too large for an event: reload the page to see it.");
+  root.querySelector('[data-action="cancel"]').hidden = !cancellable || !ACTIVE.has(job.state) || job.cancel_requested;
+  const retry = root.querySelector('[data-action="retry"]');
+  if (retry) retry.hidden = !["failed", "cancelled"].includes(job.state);
+}

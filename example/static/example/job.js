@@ -2,8 +2,7 @@
 // job:<id> (and user:<id> for a parent's children) on the page's shared hub.
 import { hub } from "./shared-hub.js";
 import {
-  ACTIVE, api, durationText, errorText, fillTimes, jobDuration, progressText, resultNodes,
-  shownPercent, stateText, timeElement,
+  api, durationText, fillTimes, jobDuration, paintJob, progressText, stateText, timeElement,
 } from "./job-view.js";
 
 const initial = JSON.parse(document.getElementById("job-initial").textContent);
@@ -20,25 +19,9 @@ function showJob(next) {
   if (job.updated_at && next.updated_at && next.updated_at < job.updated_at) return;
   const runChanged = next.attempt !== job.attempt || next.state !== job.state;
   job = { ...next, label: job.label };
-  section.dataset.state = job.state;
   stateBadge.dataset.state = job.state;
   stateBadge.textContent = stateText(job);
-  const shown = shownPercent(job);
-  const bar = section.querySelector(".bar");
-  bar.setAttribute("aria-valuenow", String(shown));
-  bar.firstElementChild.style.width = `${shown}%`;
-  section.querySelector(".job-percent").textContent = progressText(job);
-  section.querySelector(".job-message").textContent = job.progress.message;
-  fillTimes(document.getElementById("job-times"), job);
-  document.getElementById("job-error").textContent = errorText(job);
-  const result = document.getElementById("job-result");
-  result.replaceChildren();
-  if (job.state === "succeeded" && job.result !== null) result.append("Result: ", resultNodes(job.result));
-  else if (job.result_omitted) result.append("The result is too large for an event: reload the page to see it.");
-  const cancel = section.querySelector('[data-action="cancel"]');
-  cancel.hidden = !initial.listed || !ACTIVE.has(job.state) || job.cancel_requested;
-  const retry = section.querySelector('[data-action="retry"]');
-  if (retry) retry.hidden = !["failed", "cancelled"].includes(job.state);
+  paintJob(section, job, { cancellable: initial.listed });
   if (runChanged) refreshAttempts();
 }
 

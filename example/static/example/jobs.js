@@ -1,9 +1,7 @@
 // The "My jobs" list: rows from the server's snapshots, then live over user:<id> on the
 // page's shared hub. Filters and pages are plain links (?state=&kind=&page=).
 import { hub } from "./shared-hub.js";
-import {
-  ACTIVE, api, errorText, fillTimes, progressText, resultNodes, shownPercent, stateText,
-} from "./job-view.js";
+import { api, fillTimes, paintJob, stateText } from "./job-view.js";
 
 const initial = JSON.parse(document.getElementById("jobs-initial").textContent);
 const list = document.getElementById("jobs");
@@ -53,7 +51,6 @@ function show(job, { create = true } = {}) {
   if (!li) return;
   jobs.set(job.id, job);
   const label = initial.kinds[job.kind] ?? job.kind;
-  li.dataset.state = job.state;
   li.querySelector(".job-kind").textContent = label;
   li.querySelector(".job-id").textContent = job.id.slice(0, 8);
   const state = li.querySelector(".job-state");
@@ -62,19 +59,7 @@ function show(job, { create = true } = {}) {
   // A live region from the second state on: rendering the list announces nothing, each
   // later change of a job's state is read out (a short status, not the whole list).
   state.setAttribute("aria-live", "polite");
-  const shown = shownPercent(job);
-  const bar = li.querySelector(".bar");
-  bar.setAttribute("aria-valuenow", String(shown));
-  bar.firstElementChild.style.width = `${shown}%`;
-  li.querySelector(".job-percent").textContent = progressText(job);
-  li.querySelector(".job-message").textContent = job.progress.message;
-  fillTimes(li.querySelector(".job-times"), job);
-  li.querySelector(".job-error").textContent = errorText(job);
-  const result = li.querySelector(".job-result");
-  result.replaceChildren();
-  if (job.state === "succeeded" && job.result !== null) result.append("Result: ", resultNodes(job.result));
-  li.querySelector('[data-action="cancel"]').hidden = !ACTIVE.has(job.state) || job.cancel_requested;
-  li.querySelector('[data-action="retry"]').hidden = !["failed", "cancelled"].includes(job.state);
+  paintJob(li, job);
   for (const button of li.querySelectorAll("[data-action]")) {
     button.setAttribute("aria-label", `${button.textContent} ${label} ${job.id.slice(0, 8)}`);
   }
