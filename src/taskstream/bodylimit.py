@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import import_module
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.urls import Resolver404, resolve
 
@@ -79,7 +79,9 @@ async def _signed_in(headers: dict[bytes, bytes]) -> bool:
     key = parse_cookie(raw.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
     if not key or len(key) > 1024:
         return False
-    user_id = await sync_to_async(_session_user_id)(key)
+    # Outside Django's request cycle nothing closes a stale connection of this thread:
+    # channels' wrapper closes it before and after (as the hub's own database calls do).
+    user_id = await database_sync_to_async(_session_user_id)(key)
     return user_id is not None
 
 
