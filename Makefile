@@ -10,7 +10,7 @@ SERVICES_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 	REDIS_URL=redis://127.0.0.1:6379/0 \
 	CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: run test test-services lint docs-settings bench-hub bench-jobs bench-rooms bench-pipelines venv lock build matrix matrix-ci clean
+.PHONY: run test test-services lint docs-settings vendor-js bench-hub bench-jobs bench-rooms bench-pipelines venv lock build matrix matrix-ci clean
 
 # The exact versions the demo and CI run: the lock (requirements/dev.txt), then this tree
 # itself without resolving anything again. pyproject.toml holds the ranges users get.
@@ -65,6 +65,12 @@ lint: $(STAMP)
 # Regenerate the settings tables in docs/ from their declaration in src/taskstream/conf.py.
 docs-settings: $(STAMP)
 	$(BIN)/python -m taskstream.conf docs/*.md README.md
+
+# The collab editor's browser bundle (Yjs + CodeMirror 6 + y-codemirror.next), rebuilt from the
+# exact versions in js/package-lock.json into src/taskstream/static/taskstream/vendor/ with its
+# licences. The bundle is committed: CI and users never need node or npm.
+vendor-js:
+	cd js && npm ci --no-audit --no-fund && node build.mjs
 
 bench-hub: $(STAMP)
 	$(BIN)/python -m bench.hub $(ARGS)
