@@ -10,7 +10,7 @@ SERVICES_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 	REDIS_URL=redis://127.0.0.1:6379/0 \
 	CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: run test test-services lint docs-settings vendor-js bench-hub bench-jobs bench-rooms bench-pipelines venv lock build matrix matrix-ci clean
+.PHONY: run run-cluster test test-services lint docs-settings vendor-js bench-hub bench-jobs bench-rooms bench-pipelines venv lock build matrix matrix-ci clean
 
 # The exact versions the demo and CI run: the lock (requirements/dev.txt), then this tree
 # itself without resolving anything again. pyproject.toml holds the ranges users get.
@@ -46,8 +46,13 @@ matrix: $(STAMP)
 matrix-ci: $(STAMP)
 	$(BIN)/nox -s ci $(ARGS)
 
+# ARGS="--processes N": N server processes behind nginx (docs/operations.md, "Reverse proxy").
 run: $(STAMP)
-	$(BIN)/python -m example.devstack
+	$(BIN)/python -m example.devstack $(ARGS)
+
+# Two server processes behind nginx, worker, beat, relay, monitor.
+run-cluster: $(STAMP)
+	$(BIN)/python -m example.devstack --processes 2 $(ARGS)
 
 # The whole suite against the embedded default: SQLite + an embedded Redis.
 test: $(STAMP)

@@ -6,6 +6,11 @@ is set, then runs the Procfile (ASGI server, Celery worker, Celery beat, outbox 
 under honcho and prints ``taskstream ready on http://127.0.0.1:PORT`` once ``/healthz``
 answers.
 
+``--processes N`` (``make run-cluster``: 2) runs N ASGI server processes on ports of their
+own behind nginx on ``PORT``, with the configuration docs/operations.md shows (written to
+``var/nginx/nginx.conf``; :mod:`example.proxy`). Sockets spread over the processes; a
+process stopped with SIGTERM drains (its clients move to the others).
+
 A wrong or unreachable ``DATABASE_URL``, ``REDIS_URL`` or ``CELERY_BROKER_URL`` stops it
 with one line on stderr and exit status 1, before any process starts. Ctrl-C or SIGTERM
 stops every process group honcho started, then the embedded Redis last (its clients
@@ -14,6 +19,7 @@ must not see it vanish first).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shlex
@@ -221,7 +227,30 @@ def announce_when_ready(port: int, stop: threading.Event) -> None:
             say(f"taskstream: still waiting for {url} after {READY_TIMEOUT:.0f} s")
 
 
-def run_procfile(port: int) -> int:
+def nginx_dir() -> Path:
+    return Path(os.environ.get("TASKSTREAM_VAR_DIR", ROOT / "var")) / "nginx"
+
+
+def cluster_processes(procfile: dict[str, str], port: int, processes: int,
+                      ) -> list[tuple[str, str, dict[str, str]]]:
+    """(name, command, extra env) of every process: the Procfile's, with ``web`` replaced by
+    ``processes`` servers behind nginx on ``port`` when ``processes`` > 1."""
+    if processes <= 1:
+        return [(name, cmd, {}) for name, cmd in procfile.items()]
+    from example.proxy import command, nginx_binary, write_conf
+    from taskstream.devredis import free_port
+
+    if nginx_binary() is None:
+        raise StartupError("--processes needs nginx (Debian: apt-get install nginx)")
+    ports = [free_port() for _ in range(processes)]
+    conf = write_conf(listen=port, upstreams=ports, prefix=nginx_dir())
+    result = [(f"web{i + 1}", procfile["web"], {"PORT": str(p)}) for i, p in enumerate(ports)]
+    result.append(("proxy", shlex.join(command(conf)), {}))
+    result += [(name, cmd, {}) for name, cmd in procfile.items() if name != "web"]
+    return result
+
+
+def run_procfile(port: int, processes: int = 1) -> int:
     """Run the Procfile under honcho until a signal or a process exit; its return code."""
     from honcho.environ import parse_procfile
     from honcho.manager import Manager
@@ -241,13 +270,13 @@ def run_procfile(port: int) -> int:
     procfile = parse_procfile(PROCFILE.read_text())
     env = child_env(port)
     manager = StackManager(LockedPrinter(sys.stdout, colour=sys.stdout.isatty()))
-    for name, cmd in procfile.processes.items():
+    for name, cmd, extra in cluster_processes(procfile.processes, port, processes):
         # Each runs in a process group of its own (honcho's default), stopped as a group,
         # under a lifeline that stops it if this process is killed without a word.
         lifeline = f"{shlex.quote(sys.executable)} -m example.lifeline {os.getpid()} " \
                    f"{shlex.quote(cmd)}"
-        manager.add_process(name, lifeline, env={**env, "HONCHO_PROCESS_NAME": name},
-                            cwd=str(ROOT))
+        manager.add_process(name, lifeline,
+                            env={**env, **extra, "HONCHO_PROCESS_NAME": name}, cwd=str(ROOT))
 
     stop = threading.Event()
     threading.Thread(target=announce_when_ready, args=(port, stop), daemon=True).start()
@@ -298,7 +327,13 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m example.devstack")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="ASGI server processes; more than 1 puts nginx in front on PORT")
+    args = parser.parse_args(argv)
+    if not 1 <= args.processes <= 64:
+        parser.error("--processes must be between 1 and 64")
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
     # Until honcho takes over the signals, SIGTERM unwinds like Ctrl-C so Redis is stopped.
@@ -322,7 +357,7 @@ def main() -> int:
             # For `python manage.py ...` beside the stack (createsuperuser needs REDIS_URL).
             embedded_url_file().write_text(embedded.url + "\n")
         prepare_database()
-        code = run_procfile(port)
+        code = run_procfile(port, args.processes)
         print("taskstream: stopped", flush=True)
         return code
     except StartupError as exc:

@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
+from example.proxy import nginx_binary
 from taskstream.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,11 +38,11 @@ def devstack_env(var_dir: Path, **extra: str) -> dict[str, str]:
 class Devstack:
     """The dev stack in a subprocess, its output read continuously (a full pipe would stall it)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *args: str) -> None:
         self.env = env
         self.port = int(env["PORT"])
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "example.devstack"], cwd=ROOT, env=env,
+            [sys.executable, "-m", "example.devstack", *args], cwd=ROOT, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.lines: list[str] = []
@@ -88,8 +89,13 @@ def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
 
 
 @pytest.fixture
-def devstack(tmp_path: Path) -> Iterator[Devstack]:
-    stack = Devstack(devstack_env(tmp_path))
+def devstack_args() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def devstack(tmp_path: Path, devstack_args: list[str]) -> Iterator[Devstack]:
+    stack = Devstack(devstack_env(tmp_path), *devstack_args)
     tree: list[psutil.Process] = []
     try:
         yield stack
@@ -138,6 +144,36 @@ def test_devstack_serves_then_ctrl_c_stops_every_process(devstack: Devstack) -> 
         time.sleep(0.1)
     assert alive(tree) == [], [p.cmdline() for p in alive(tree)]
     assert "taskstream: stopped" in devstack.lines
+
+
+@pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("devstack_args", [["--processes", "2"]])
+def test_cluster_devstack_runs_two_servers_behind_nginx(devstack: Devstack) -> None:
+    devstack.wait_for_line(f"taskstream ready on http://127.0.0.1:{devstack.port}", READY_TIMEOUT)
+    assert devstack.get("/healthz") == 200  # through nginx
+    tree = psutil.Process(devstack.proc.pid).children(recursive=True)
+    commands = [" ".join(p.cmdline()) for p in alive(tree)]
+    servers = [c for c in commands if "-m taskstream.server" in c and "lifeline" not in c
+               and "/bin/sh" not in c]
+    assert len(servers) == 2, commands
+    assert any(c.startswith("nginx: master process") for c in commands), commands
+    conf = (Path(devstack.env["TASKSTREAM_VAR_DIR"]) / "nginx" / "nginx.conf").read_text()
+    assert f"listen 127.0.0.1:{devstack.port};" in conf
+
+    devstack.proc.send_signal(signal.SIGINT)
+    assert devstack.proc.wait(30) == 0, devstack.output
+    deadline = time.monotonic() + 20
+    while alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alive(tree) == [], [p.cmdline() for p in alive(tree)]
+
+
+def test_processes_must_be_a_sensible_count(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "example.devstack", "--processes", "0"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env=devstack_env(tmp_path))
+    assert result.returncode == 2
+    assert "--processes must be between 1 and 64" in result.stderr
 
 
 @pytest.mark.parametrize(("name", "url", "shown"), [
