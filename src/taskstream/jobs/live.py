@@ -17,6 +17,11 @@
 Started with ``job_start(kind="reports.export", owner=user, params={"rows": 10})``;
 called without a job (``export.delay(rows=3)``) it runs as a plain task and
 ``progress``/``checkpoint`` do nothing.
+
+Eager runs (``CELERY_TASK_ALWAYS_EAGER``, or ``task.apply()`` with the job's keyword
+arguments) take the same path as a worker's: the job is claimed, reports progress, and ends
+``succeeded``, ``failed`` or ``cancelled``; an auto-retry runs again at once (Celery ignores
+countdowns there) as the job's next attempt. docs/testing.md shows them in tests.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from celery.exceptions import Retry
 from django.db import close_old_connections
 from django.utils import timezone
 
-from taskstream.jobs.delivery import JOB_KWARG
+from taskstream.jobs.delivery import JOB_KWARG, job_task_kwargs
 from taskstream.jobs.exceptions import JobCancelled, JobSuperseded, OwnerBusy
 from taskstream.jobs.outage import UNREACHABLE, discard_connection
 
@@ -115,6 +120,14 @@ class LiveTask(Task):
         request = self.request
         if request.called_directly:
             raise exc
+        if request.is_eager:
+            # An eager run cannot wait: sending its message again would run it again at
+            # once, inline, for ever. The job stays queued; the error says why.
+            if busy:
+                raise OwnerBusy(f"{exc} (JOB_MAX_RUNNING_PER_USER); an eager run "
+                                "(CELERY_TASK_ALWAYS_EAGER, apply()) cannot wait for a free "
+                                "place") from exc
+            raise exc
         header = CLAIM_WAITS if busy else CLAIM_TRIES
         tries = int((request.headers or {}).get(header, 0)) + 1
         if busy:
@@ -165,5 +178,14 @@ class LiveTask(Task):
             delay = countdown if countdown is not None else self.default_retry_delay
             when = eta or timezone.now() + timedelta(seconds=float(delay or 0))
             run.retrying(exc, when)
+        if run is not None and kwargs is None:
+            # The retry's message must name the job again. A worker's request still holds the
+            # job's keyword; an eager run's does not (Celery's own __call__ pushed a request
+            # with the keywords LiveTask had taken it from), and its retry would run without
+            # its job, leaving the job `retrying` for ever.
+            kwargs = job_task_kwargs(run.job.pk, {k: v for k, v in (request.kwargs or {}).items()
+                                                  if k != JOB_KWARG})
+            if args is None:
+                args = request.args
         return super().retry(args=args, kwargs=kwargs, exc=exc, throw=throw, eta=eta,
                              countdown=countdown, max_retries=max_retries, **options)

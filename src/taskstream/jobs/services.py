@@ -76,12 +76,18 @@ def _json_params(params: Any) -> dict[str, Any]:
 
 def _send(job_id: Any, kind: str, params: Mapping[str, Any], task_id: str, queue: str) -> None:
     """Send a run's message. A broker that refuses it leaves the job queued (or retrying)
-    as it is: the reaper sends it again (see :func:`job_reap`), so it is not lost."""
+    as it is: the reaper sends it again (see :func:`job_reap`), so it is not lost.
+
+    With ``CELERY_TASK_ALWAYS_EAGER`` the task runs here, inline: an error that leaves it
+    (``task_eager_propagates``) is the task's own and reaches the caller, as in a test."""
+    task: Task | None = None
     try:
+        task = _task(kind)
         options: dict[str, Any] = {"queue": queue} if queue else {}
-        _task(kind).apply_async(kwargs=job_task_kwargs(job_id, params), task_id=task_id,
-                                **options)
+        task.apply_async(kwargs=job_task_kwargs(job_id, params), task_id=task_id, **options)
     except Exception:
+        if task is not None and task.app.conf.task_always_eager:
+            raise
         logger.exception("could not enqueue job %s; the reaper sends it again", job_id)
 
 
