@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "taskstream.pipelines",
     "taskstream.periodic",
     "taskstream.ops",
+    "taskstream.collab",
     "example",
 ]
 

@@ -43,6 +43,9 @@ def test_a_missing_redis_url_is_refused() -> None:
 def test_relations_are_checked() -> None:
     assert "taskstream.E025" in ids(JOB_HEARTBEAT_INTERVAL=10, JOB_HEARTBEAT_TIMEOUT=20)
     assert "taskstream.E025" not in ids(JOB_HEARTBEAT_INTERVAL=10, JOB_HEARTBEAT_TIMEOUT=21)
+    # A collab update, base64-encoded, must fit a frame and an event.
+    assert "taskstream.E144" in ids(COLLAB_MAX_UPDATE_BYTES=60_000)
+    assert "taskstream.E144" not in ids(COLLAB_MAX_UPDATE_BYTES=40_000)
 
 
 def test_unknown_names_and_a_non_dict_are_refused() -> None:

@@ -17,7 +17,7 @@ From that entry alone:
 Check ids are ranged by app: hub E001-E019, jobs E020-E029, rooms E050-E055 (then E045-E049),
 notifications E056-E059, pipelines E060-E069, periodic E070-E079 (and outbox E080-E089),
 accounts (taskstream.throttle) E090-E099, installation E100 (the base app missing),
-ops E120-E139.
+ops E120-E139, collab E140-E149.
 A rule over several settings is a :class:`Relation` in ``RELATIONS``.
 """
 
@@ -38,7 +38,8 @@ T = TypeVar("T")
 _UNSET: Any = object()
 
 #: Apps in the order their settings are listed in docs/operations.md.
-APPS = ("hub", "jobs", "rooms", "notifications", "pipelines", "periodic", "accounts", "ops")
+APPS = ("hub", "jobs", "rooms", "notifications", "pipelines", "periodic", "accounts", "ops",
+        "collab")
 
 
 def _user() -> Mapping[str, Any]:
@@ -315,6 +316,21 @@ class TaskstreamSettings:
                                  "a process publishes on `ops` (live staff pages)", app="ops",
                                  check="E122", gt=0)
 
+    # -- collab ---------------------------------------------------------------------------
+    COLLAB_MAX_UPDATE_BYTES = Setting(int, 32_768, "largest Yjs update a client may publish on "
+                                      "`doc:<id>` (bytes, before base64; more: `too_large`)",
+                                      app="collab", check="E140", gt=0)
+    COLLAB_MAX_DOCUMENT_BYTES = Setting(int, 2_097_152, "largest encoded state of one document "
+                                        "(bytes); an update that would grow it past this is "
+                                        "refused with `too_large`", app="collab", check="E141",
+                                        gt=0)
+    COLLAB_MAX_AWARENESS_BYTES = Setting(int, 4096, "largest awareness update (cursor, name, "
+                                         "colour; bytes, before base64)", app="collab",
+                                         check="E142", gt=0)
+    COLLAB_COMPACT_EVERY = Setting(int, 500, "updates stored since the snapshot that start a "
+                                   "compaction of the document in the background",
+                                   app="collab", check="E143", gt=0)
+
     def _get(self, name: str) -> Any:
         """The raw value (the user's, else the default): for settings read without coercion."""
         return _user().get(name, SETTINGS[name].default)
@@ -332,11 +348,22 @@ def _numbers(*values: Any) -> bool:
     return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
+def _base64_size(raw: int) -> int:
+    return 4 * ((raw + 2) // 3)
+
+
 RELATIONS: tuple[Relation, ...] = (
     # One late heartbeat must not get a healthy job re-queued.
     Relation("E025", ("JOB_HEARTBEAT_INTERVAL", "JOB_HEARTBEAT_TIMEOUT"),
              lambda interval, timeout: not _numbers(interval, timeout) or timeout > 2 * interval,
              'TASKSTREAM["JOB_HEARTBEAT_TIMEOUT"] must exceed twice JOB_HEARTBEAT_INTERVAL.'),
+    # A Yjs update travels base64-encoded in a publish frame and again in the event: the
+    # largest one allowed must fit both, or an accepted update could never be delivered.
+    Relation("E144", ("COLLAB_MAX_UPDATE_BYTES", "MAX_FRAME_BYTES", "MAX_EVENT_BYTES"),
+             lambda update, frame, event: not _numbers(update, frame, event)
+             or _base64_size(update) + 512 <= min(frame, event),
+             'TASKSTREAM["COLLAB_MAX_UPDATE_BYTES"], base64-encoded (4/3) plus 512 bytes, must '
+             "fit MAX_FRAME_BYTES and MAX_EVENT_BYTES."),
 )
 
 conf = TaskstreamSettings()

@@ -33,9 +33,11 @@ TOO_LARGE = "too_large"
 RATE_LIMITED = "rate_limited"
 UNAUTHENTICATED = "unauthenticated"
 TOO_MANY_CONNECTIONS = "too_many_connections"
+# A ``doc:<id>`` update that pycrdt cannot apply (taskstream.collab).
+BAD_UPDATE = "bad_update"
 ERROR_CODES = frozenset(
     {BAD_FRAME, UNKNOWN_TYPE, UNKNOWN_TOPIC, FORBIDDEN, NOT_ALLOWED, TOO_LARGE, RATE_LIMITED,
-     UNAUTHENTICATED, TOO_MANY_CONNECTIONS}
+     UNAUTHENTICATED, TOO_MANY_CONNECTIONS, BAD_UPDATE}
 )
 
 # WebSocket close codes.

@@ -1,0 +1,1 @@
+"""Shared documents edited together: Yjs updates applied by pycrdt on the server, over the hub."""
