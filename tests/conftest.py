@@ -35,22 +35,38 @@ LOG_DIR = ROOT / "var" / "test-logs"
 SUITE_THROTTLES = {"SIGNUPS_PER_CLIENT": 10_000, "LOGIN_ATTEMPTS_PER_CLIENT": 10_000}
 
 
-@pytest.fixture(scope="session", autouse=True)
-def redis_url() -> Iterator[str]:
-    """Redis for the whole session, and a key prefix no other run shares."""
-    own = None
+def pytest_configure(config: pytest.Config) -> None:
+    # The suite uses the plugin users get (taskstream.pytest_plugin), which pytest loads by
+    # its entry point once the package is installed; a checkout that is only on PYTHONPATH
+    # (or installed before the entry point existed) gets it here.
+    manager = config.pluginmanager
+    if not manager.has_plugin("taskstream") and not manager.is_blocked("taskstream"):
+        from taskstream import pytest_plugin
+
+        manager.register(pytest_plugin, "taskstream")
+
+
+@pytest.fixture(scope="session")
+def taskstream_redis_url() -> Iterator[str]:
+    """The plugin's Redis, overridden: ``REDIS_URL`` when set (``make test-services``),
+    else a throwaway redis-server for the session."""
     url = os.environ.get("REDIS_URL")
-    if not url:
-        own = RedisProcess().start()
-        url = own.url
-    prefix = f"tstest{secrets.token_hex(4)}:"
-    settings.TASKSTREAM = {**settings.TASKSTREAM, "REDIS_URL": url, "KEY_PREFIX": prefix,
-                           **SUITE_THROTTLES}
+    if url:
+        yield url
+        return
+    own = RedisProcess().start()
+    yield own.url
+    own.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_url(taskstream_redis: str) -> str:
+    """Redis for the whole session, and a key prefix no other run shares (the plugin's
+    ``taskstream_redis``), with the suite's throttles."""
+    settings.TASKSTREAM = {**settings.TASKSTREAM, **SUITE_THROTTLES}
     if not os.environ.get("CELERY_BROKER_URL"):
-        settings.CELERY_BROKER_URL = url
-    yield url
-    if own is not None:
-        own.close()
+        settings.CELERY_BROKER_URL = taskstream_redis
+    return taskstream_redis
 
 
 # Tasks of this run go to a queue of its own: a broker shared with other runs (RabbitMQ
@@ -135,15 +151,9 @@ def make_user(transactional_db: Any) -> Callable[..., Any]:
 @pytest.fixture
 def session_cookie() -> Callable[[Any], str]:
     """A ``Cookie`` header value for a real logged-in session of ``user``."""
-    from django.test import Client
+    from taskstream.testing import session_cookie
 
-    def cookie(user: Any) -> str:
-        client = Client()
-        client.force_login(user)
-        name = settings.SESSION_COOKIE_NAME
-        return f"{name}={client.cookies[name].value}"
-
-    return cookie
+    return session_cookie
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,10 @@
 """Helpers for tests of projects that use taskstream (and for taskstream's own suite).
 
+* :class:`HubCommunicator` - a protocol-v1 client of the hub's ASGI app in the test's own
+  process and event loop: no server, no daphne, a ``Host``/``Origin`` the hub accepts, and
+  ``user=`` to sign in with a real session (:mod:`taskstream.communicator`).
+* The pytest plugin (:mod:`taskstream.pytest_plugin`, loaded by its entry point):
+  ``taskstream_redis``, ``taskstream_hub``, ``taskstream_eager`` fixtures. docs/testing.md.
 * :func:`embedded_redis` / :class:`RedisProcess` - a throwaway redis-server on a free
   port (from :mod:`taskstream.devredis`, which the dev stack uses too).
 * :class:`ServerProcess` - a real ASGI server (``python -m taskstream.server``) in a
@@ -20,6 +25,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from taskstream.communicator import (
+    HubClosed,
+    HubCommunicator,
+    HubError,
+    close_loop_resources,
+    session_cookie,
+)
 from taskstream.devredis import (
     RedisProcess,
     embedded_redis,
@@ -30,11 +42,16 @@ from taskstream.devredis import (
 
 __all__ = [
     "HubClient",
+    "HubClosed",
+    "HubCommunicator",
+    "HubError",
     "RedisProcess",
     "ServerProcess",
+    "close_loop_resources",
     "embedded_redis",
     "free_port",
     "redis_server_binary",
+    "session_cookie",
     "stop_group",
     "wait_for_port",
 ]
