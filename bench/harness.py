@@ -111,6 +111,31 @@ class Env:
         self.cookies = {int(k): v for k, v in cookies.items()}
         self.users = sorted(self.cookies)
 
+    def sessions(self, user: int, count: int) -> list[str]:
+        """``count`` signed-in sessions of ``user`` (cookie headers): one per socket, as
+        browsers reconnecting after a server process died bring them."""
+        code = (
+            "import json, django; django.setup()\n"
+            "from django.conf import settings\n"
+            "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY\n"
+            "from django.contrib.auth import get_user_model\n"
+            "from django.contrib.sessions.backends.db import SessionStore\n"
+            f"user = get_user_model().objects.get(pk={user})\n"
+            "out = []\n"
+            f"for _ in range({count}):\n"
+            "    s = SessionStore()\n"
+            "    s[SESSION_KEY] = str(user.pk)\n"
+            "    s[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]\n"
+            "    s[HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
+            "    s.create()\n"
+            "    out.append(f'{settings.SESSION_COOKIE_NAME}={s.session_key}')\n"
+            "print(json.dumps(out))\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], env=self.hub_env, cwd=ROOT,
+                                check=True, capture_output=True, text=True)
+        cookies: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
+        return cookies
+
     def close(self) -> None:
         self.redis.close()
         with contextlib.suppress(OSError):

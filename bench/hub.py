@@ -31,7 +31,7 @@ from bench.harness import ROOT, Env, raise_fd_limit
 
 RESULTS = ROOT / "bench" / "results"
 TARGETS = ("naive", "hub")
-SCENARIOS = ("reconnect", "burst", "fanout", "latency", "idle", "idle_hold")
+SCENARIOS = ("reconnect", "burst", "fanout", "latency", "idle", "connect", "idle_hold")
 
 FULL: dict[str, dict[str, Any]] = {
     "reconnect": {"events": 100, "rate": 20.0, "drop_at": 2.0, "back_at": 4.0},
@@ -39,6 +39,7 @@ FULL: dict[str, dict[str, Any]] = {
     "fanout": {"sockets": 1000, "events": 50},
     "latency": {"events": 500, "warmup": 20, "interval": 0.01},
     "idle": {"sockets": 5000, "hold": 30.0},
+    "connect": {"sockets": 5000},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "reconnect": {"events": 30, "rate": 20.0, "drop_at": 0.5, "back_at": 1.0},
@@ -46,6 +47,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "fanout": {"sockets": 200, "events": 20},
     "latency": {"events": 100, "warmup": 10, "interval": 0.005},
     "idle": {"sockets": 200, "hold": 1.0},
+    "connect": {"sockets": 300},
 }
 
 
@@ -91,7 +93,9 @@ async def run_all(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
             out[name] = {}
             user = next(users)  # a fresh topic / group per scenario: no state carried over
             # The bare-ASGI floor only matters for memory: what any app on this server pays.
-            targets = {"idle": (*TARGETS, "floor"), "idle_hold": ("hub",)}.get(name, TARGETS)
+            # Connect storms: one session per socket, the hub against the bare app.
+            targets = {"idle": (*TARGETS, "floor"), "idle_hold": ("hub",),
+                       "connect": ("floor", "hub")}.get(name, TARGETS)
             # Latency is wall-clock: repeat it, alternating targets, and keep the median run
             # values, so one burst of load from elsewhere on the machine does not decide it.
             reps = args.latency_runs if name == "latency" else 1
@@ -109,6 +113,8 @@ async def run_all(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
                     res = await sc.latency(target, env, cfg, user, **sizes[name])
                 elif name == "idle":
                     res = await sc.idle(target, env, cfg, user, **sizes[name])
+                elif name == "connect":
+                    res = await sc.connect_storm(target, env, cfg, user, **sizes[name])
                 else:
                     res = await sc.idle(target, env, cfg, user, sockets=args.idle_sockets,
                                         hold=args.idle_hold, report_every=60.0)
@@ -207,6 +213,16 @@ def table(result: dict[str, Any]) -> list[dict[str, Any]]:
                      "naive": f"{get('idle', 'naive', 'dropped')}/{get('idle', 'naive', 'open')}",
                      "hub": f"{i['dropped']}/{i['open']}", "target": "0",
                      "met": i["dropped"] == 0})
+    if "connect" in s:
+        c, bare = s["connect"]["hub"], s["connect"].get("floor") or {}
+        for key, what in (("connect_s", "first time"), ("reconnect_s", "again")):
+            hub_s, floor_s = c[key], bare.get(key)
+            rows.append({"measure": f"opening {c['sockets']:,} sockets, a session each "
+                                    f"({what})",
+                         "naive": "-", "hub": f"{hub_s} s",
+                         "target": "≤ 1.5× bare app" + (f" ({floor_s} s)" if floor_s else ""),
+                         "met": bool(floor_s) and hub_s <= 1.5 * floor_s
+                         and c["connect_errors"] == 0})
     if "idle_hold" in s:
         h = s["idle_hold"]["hub"]
         rows.append({"measure": f"{h['open']:,} idle sockets held {h['hold_s']:.0f} s: dropped",

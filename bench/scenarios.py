@@ -191,6 +191,66 @@ async def idle(target: str, env: Env, cfg: Config, user: int, *, sockets: int, h
     }
 
 
+async def connect_storm(target: str, env: Env, cfg: Config, user: int, *, sockets: int,
+                        ) -> dict[str, Any]:
+    """Open ``sockets`` sockets, each with a session of its own (bounded concurrency, as
+    browsers coming back after a server process died), close them, then open them again
+    (the same sessions: what the server remembers of them counts)."""
+    import websockets
+    from websockets.typing import Origin
+
+    from bench.harness import CONNECT_CONCURRENCY
+
+    cookies = env.sessions(user, sockets)
+    async with running(target, env, cfg, user) as (server, _publisher):
+        origin = Origin(f"http://127.0.0.1:{server.port}")
+        rounds: list[dict[str, Any]] = []
+        for label in ("first", "again"):
+            gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+            welcomed_users: list[Any] = []
+
+            async def one(cookie: str, gate: asyncio.Semaphore = gate,
+                          welcomed_users: list[Any] = welcomed_users) -> Any:
+                async with gate:
+                    try:
+                        ws = await websockets.connect(
+                            server.url(user), max_size=None, ping_interval=None,
+                            open_timeout=60, origin=origin,
+                            additional_headers={"Cookie": cookie})
+                        welcome = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                        welcomed_users.append(welcome.get("user"))
+                        return ws
+                    except Exception:
+                        return None
+
+            cpu0, began = server.cpu_s(), time.monotonic()
+            opened = await asyncio.gather(*(one(c) for c in cookies))
+            wall = time.monotonic() - began
+            cpu = server.cpu_s() - cpu0
+            socks = [ws for ws in opened if ws is not None]
+            signed_in = sum(1 for u in welcomed_users if u == user)
+            rounds.append({"round": label, "connect_s": round(wall, 2),
+                           "server_cpu_s": round(cpu, 2),
+                           "server_cpu_ms_per_socket": round(1000 * cpu / len(socks), 3)
+                           if socks else None,
+                           "open": len(socks), "signed_in": signed_in,
+                           "connect_errors": sockets - len(socks)})
+            close_gate = asyncio.Semaphore(CONNECT_CONCURRENCY * 5)
+
+            async def shut(ws: Any, close_gate: asyncio.Semaphore = close_gate) -> None:
+                async with close_gate:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(ws.close(), 5)
+
+            await asyncio.gather(*(shut(ws) for ws in socks))
+            await asyncio.sleep(1.0)
+    first, again = rounds
+    return {"sockets": sockets, "sessions": len(cookies), "connect_s": first["connect_s"],
+            "reconnect_s": again["connect_s"], "connect_errors": first["connect_errors"]
+            + again["connect_errors"], "rounds": rounds,
+            "server_log_tracebacks": server.errors}
+
+
 async def ping_after_idle(env: Env, *, count: int = 300, gap: float = 0.01) -> dict[str, Any]:
     """Redis PING round trips from the client process, each after ``gap`` s of sleep.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from http.cookies import SimpleCookie
-from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -81,15 +80,10 @@ def session_key_from_headers(headers: dict[bytes, bytes]) -> str | None:
 
 
 def user_from_session(session_key: str | None) -> Any:
-    """The user of a Django session (``AnonymousUser`` when none). Sync: touches the DB."""
-    from importlib import import_module
+    """The user of a Django session (``AnonymousUser`` when none). Sync: touches the DB.
 
-    from django.contrib.auth import get_user
-    from django.contrib.auth.models import AnonymousUser
+    Remembered per process for a reconnect: :mod:`taskstream.hub.sessions`.
+    """
+    from taskstream.hub.sessions import user_from_session as remembered_user
 
-    if not session_key:
-        return AnonymousUser()
-    engine = import_module(settings.SESSION_ENGINE)
-    session = engine.SessionStore(session_key)
-    # django.contrib.auth.get_user only reads request.session.
-    return get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
+    return remembered_user(session_key)

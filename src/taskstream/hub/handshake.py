@@ -11,6 +11,7 @@ from taskstream.hub.auth import session_key_from_headers, user_from_session
 from taskstream.hub.database import db_call
 from taskstream.hub.origin import origin_allowed
 from taskstream.hub.revocation import session_hash
+from taskstream.hub.sessions import fresh_user
 
 Scope = dict[str, Any]
 
@@ -38,5 +39,8 @@ async def authenticate(scope: Scope) -> tuple[Any, str]:
     if b"origin" not in headers:  # not a browser: cookies are not trusted, use `auth`
         return AnonymousUser(), ""
     key = session_key_from_headers(headers)
-    user = await db_call(user_from_session, key)
+    # A reconnect storm brings back sessions seen seconds ago: no database thread hop.
+    user: Any = fresh_user(key)
+    if user is None:
+        user = await db_call(user_from_session, key)
     return user, session_hash(key) if user.is_authenticated else ""

@@ -32,6 +32,7 @@ from taskstream.hub.cursor import StreamId
 from taskstream.hub.database import db_call
 from taskstream.hub.log import EPHEMERAL_MARK
 from taskstream.hub.redis import async_client, sync_client
+from taskstream.hub.sessions import forget_all, forget_session, forget_user
 
 logger = logging.getLogger("taskstream.hub")
 
@@ -178,10 +179,12 @@ class Registry:
             logger.warning("hub: ignored a malformed control message")
             return
         if op == "session":
+            forget_session(str(message.get("session")))
             for member in list(self._by_user.get(str(message.get("user")), ())):
                 if member.session and member.session == message.get("session"):
                     member.revoke("your session ended; sign in again")
         elif op == "user":
+            forget_user(message.get("user"))
             self._spawn(self._recheck([str(message.get("user"))]))
         elif op == "topic" and isinstance(message.get("topic"), str):
             self._forget(message["topic"])
@@ -207,6 +210,7 @@ class Registry:
 
     def resync(self) -> None:
         # The Pub/Sub connection was lost for a while: a revocation may have been missed.
+        forget_all()
         if self._by_user:
             self._spawn(self._recheck(list(self._by_user)))
 
