@@ -19,7 +19,6 @@ meanwhile may be missed, so after a reconnect every local user is checked again.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import weakref
@@ -32,19 +31,15 @@ from taskstream.hub.cursor import StreamId
 from taskstream.hub.database import db_call
 from taskstream.hub.log import EPHEMERAL_MARK
 from taskstream.hub.redis import async_client, sync_client
-from taskstream.hub.sessions import forget_all, forget_session, forget_user
+from taskstream.hub.sessions import forget_all, forget_session, forget_user, session_hash
 
 logger = logging.getLogger("taskstream.hub")
 
+__all__ = ["CONTROL", "Registry", "get_registry", "reauthorize", "recheck_user",
+           "revoke_session", "session_hash", "session_revoked"]
+
 # "!" cannot start a topic (protocol.TOPIC_RE): clients can neither read nor write it.
 CONTROL = "!control"
-
-
-def session_hash(session_key: str | None) -> str:
-    """A short, one-way name for a session (what sockets and tokens remember of it)."""
-    if not session_key:
-        return ""
-    return hashlib.sha256(f"taskstream.session:{session_key}".encode()).hexdigest()[:24]
 
 
 def _revoked_key(digest: str) -> str:

@@ -27,6 +27,7 @@ Django's own path every time.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from importlib import import_module
@@ -60,6 +61,13 @@ class Remembered:
 _by_key: dict[str, Remembered] = {}
 _keys_by_user: dict[str, set[str]] = {}
 _key_by_digest: dict[str, str] = {}
+
+
+def session_hash(session_key: str | None) -> str:
+    """A short, one-way name for a session (what sockets and tokens remember of it)."""
+    if not session_key:
+        return ""
+    return hashlib.sha256(f"taskstream.session:{session_key}".encode()).hexdigest()[:24]
 
 
 def forget_user(user_id: Any) -> None:
@@ -110,8 +118,6 @@ def _remember(key: str, user: Any, backend: str) -> None:
     while len(_by_key) >= MAX_ENTRIES:
         _drop(next(iter(_by_key)))
     _drop(key)
-    from taskstream.hub.revocation import session_hash
-
     user_id = str(user.pk)
     digest = session_hash(key)
     now = time.monotonic()
