@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from example import jobs_page, live, ops_pages, pipelines_page, rooms_views, views
+from example import jobs_page, live, ops_more_pages, ops_pages, pipelines_page, rooms_views, views
 from taskstream.api import api
 
 urlpatterns = [
@@ -30,6 +30,11 @@ urlpatterns = [
     path("ops/stuck/", ops_pages.stuck, name="ops-stuck"),
     path("ops/jobs/<uuid:job_id>/<slug:action>/", ops_pages.job_action, name="ops-job-action"),
     path("ops/audit/", ops_pages.audit, name="ops-audit"),
+    path("ops/workers/", ops_more_pages.workers, name="ops-workers"),
+    path("ops/queues/", ops_more_pages.queues, name="ops-queues"),
+    path("ops/queues/purge/", ops_more_pages.queue_purge, name="ops-queue-purge"),
+    path("ops/jobs/", ops_more_pages.jobs, name="ops-jobs"),
+    path("ops/periodic/", ops_more_pages.periodic, name="ops-periodic"),
     path("rooms/", rooms_views.rooms_page, name="rooms"),
     path("rooms/<slug:slug>/", rooms_views.room_page, name="room"),
     path("rooms/<slug:slug>/members/", rooms_views.room_member_add, name="room-member-add"),

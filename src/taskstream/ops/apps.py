@@ -14,10 +14,23 @@ class OpsConfig(AppConfig):
         from taskstream.api import register_router
         from taskstream.ops import receivers
         from taskstream.ops.api import router
+        from taskstream.ops.api_pages import router as pages_router
 
         receivers.connect()
         register_router(router)
+        register_router(pages_router)
+        _stamp_sent_messages()
         _forget_live_gauges_at_exit()
+
+
+def _stamp_sent_messages() -> None:
+    """Every task message this process sends carries its send time (the queues page's
+    oldest message age, taskstream.ops.broker)."""
+    from celery.signals import before_task_publish
+
+    from taskstream.ops.broker import stamp_sent
+
+    before_task_publish.connect(stamp_sent, weak=False, dispatch_uid="taskstream.ops.sent")
 
 
 def _forget_live_gauges_at_exit() -> None:
