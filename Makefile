@@ -10,7 +10,7 @@ SERVICES_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 	REDIS_URL=redis://127.0.0.1:6379/0 \
 	CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: run run-cluster test test-services lint docs-settings vendor-js bench-hub bench-jobs bench-rooms bench-pipelines venv lock build matrix matrix-ci clean
+.PHONY: run run-cluster test test-services lint docs-settings vendor-js bench-hub bench-jobs bench-rooms bench-collab bench-pipelines venv lock build matrix matrix-ci clean
 
 # The exact versions the demo and CI run: the lock (requirements/dev.txt), then this tree
 # itself without resolving anything again. pyproject.toml holds the ranges users get.
@@ -86,6 +86,10 @@ bench-jobs: $(STAMP)
 
 bench-rooms: $(STAMP)
 	$(BIN)/python -m bench.rooms $(ARGS)
+
+# 20 editors typing 5 chars/s into one shared document (ARGS="--quick": 1,000 edits).
+bench-collab: $(STAMP)
+	$(BIN)/python -m bench.collab $(ARGS)
 
 # 1M CSV rows through the pipeline canvas vs one plain task (ARGS="--quick": 100k rows).
 bench-pipelines: $(STAMP)

@@ -13,7 +13,7 @@ from pycrdt import Doc, Text
 from taskstream.collab import services
 from taskstream.collab.models import Document, DocumentUpdate
 from taskstream.collab.selectors import copy_at
-from tests.collab.editor import Editor, b64, wait_until
+from taskstream.collab.testing import Editor, b64, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

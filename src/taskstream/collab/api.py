@@ -98,12 +98,10 @@ def _document(request: HttpRequest, document_id: uuid.UUID) -> tuple[Document, s
 @router.get("/collab/docs/", response=list[DocumentOut])
 def docs_list(request: HttpRequest) -> list[dict[str, Any]]:
     """Documents you may read: yours, shared with you, and public ones."""
-    out = []
-    for document in selectors.document_list(user=request.user):
-        role = selectors.document_role(document_id=document.pk, user=request.user)
-        if role is not None:
-            out.append(selectors.document_payload(document, role=role, members=False))
-    return out
+    return [
+        selectors.document_payload(document, role=role, members=False)
+        for document, role in selectors.document_list(user=request.user)
+    ]
 
 
 @router.post("/collab/docs/", response={201: DocumentDetailOut})

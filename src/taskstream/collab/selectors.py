@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, Subquery
 
 from taskstream.collab import ydoc
 from taskstream.collab.exceptions import DocumentNotFound
@@ -20,17 +20,19 @@ def document_role(*, document_id: Any, user: Any) -> str | None:
     ``public_read`` document), or None: the user may not read it."""
     if not (user.is_authenticated and user.is_active):
         return None
-    row = Document.objects.filter(pk=document_id).values_list("owner_id", "public_read").first()
-    if row is None:
-        return None
-    owner_id, public_read = row
-    if owner_id == user.pk:
-        return OWNER
-    role = (
-        DocumentMember.objects.filter(document_id=document_id, user_id=user.pk)
-        .values_list("role", flat=True)
+    # One query: checked on every subscribe and every published update.
+    member_role = DocumentMember.objects.filter(document=OuterRef("pk"), user_id=user.pk)
+    row = (
+        Document.objects.filter(pk=document_id)
+        .annotate(member_role=Subquery(member_role.values("role")[:1]))
+        .values_list("owner_id", "public_read", "member_role")
         .first()
     )
+    if row is None:
+        return None
+    owner_id, public_read, role = row
+    if owner_id == user.pk:
+        return OWNER
     if role is not None:
         return str(role)
     return Role.VIEWER.value if public_read else None
@@ -46,16 +48,23 @@ async def adocument_may_read(*, document_id: str, user: Any) -> bool:
     return await db_call(document_role, document_id=document_id, user=user) is not None
 
 
-def document_list(*, user: Any) -> QuerySet[Document]:
-    """Documents ``user`` may read: owned, shared with them, or public."""
+def document_list(*, user: Any) -> list[tuple[Document, str]]:
+    """Documents ``user`` may read (owned, shared with them, or public) with their role."""
     if not (user.is_authenticated and user.is_active):
-        return Document.objects.none()
-    return (
+        return []
+    member_role = DocumentMember.objects.filter(document=OuterRef("pk"), user_id=user.pk)
+    documents = (
         Document.objects.filter(Q(owner=user) | Q(memberships__user=user) | Q(public_read=True))
         .distinct()
         .select_related("owner")
         .defer("snapshot")
+        .annotate(member_role=Subquery(member_role.values("role")[:1]))
     )
+    # Not the owner and no member role: readable because public, so a viewer.
+    return [
+        (d, OWNER if d.owner_id == user.pk else str(d.member_role or Role.VIEWER.value))
+        for d in documents
+    ]
 
 
 def document_payload(document: Document, *, role: str, members: bool = True) -> dict[str, Any]:

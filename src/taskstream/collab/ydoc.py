@@ -117,7 +117,7 @@ class Copy:
     size: int = 0
 
 
-_copies: OrderedDict[Any, Copy] = OrderedDict()
+_copies: OrderedDict[str, Copy] = OrderedDict()
 # Striped: a bounded set of locks, whatever the number of documents a process meets.
 _locks = [threading.Lock() for _ in range(64)]
 _registry_lock = threading.Lock()
@@ -130,19 +130,21 @@ def held(document_id: Any) -> Iterator[Copy | None]:
     Take it only after the database lock of the document, never before: a thread holding
     it never waits for the database's lock, so processes cannot deadlock on the pair.
     """
-    with _locks[hash(document_id) % len(_locks)]:
+    key = str(document_id)  # a uuid from the API, its text from a topic key: one copy
+    with _locks[hash(key) % len(_locks)]:
         with _registry_lock:
-            copy = _copies.get(document_id)
+            copy = _copies.get(key)
             if copy is not None:
-                _copies.move_to_end(document_id)
+                _copies.move_to_end(key)
         yield copy
 
 
 def keep(document_id: Any, copy: Copy) -> None:
     """Remember ``copy`` (call it while :func:`held`)."""
+    key = str(document_id)
     with _registry_lock:
-        _copies[document_id] = copy
-        _copies.move_to_end(document_id)
+        _copies[key] = copy
+        _copies.move_to_end(key)
         while len(_copies) > CACHE_SIZE:
             _copies.popitem(last=False)
 
@@ -150,7 +152,7 @@ def keep(document_id: Any, copy: Copy) -> None:
 def drop(document_id: Any) -> None:
     """Forget the copy (it may hold what the database does not)."""
     with _registry_lock:
-        _copies.pop(document_id, None)
+        _copies.pop(str(document_id), None)
 
 
 def forget_all() -> None:

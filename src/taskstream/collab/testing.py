@@ -1,5 +1,11 @@
-"""A document editor as a client would be: a pycrdt Doc synced over a real server's HTTP API
-and hub socket. Used by the tests and by bench/collab.py."""
+"""Test helpers for shared documents: :class:`Editor`, a client as a browser's would be — a
+pycrdt Doc synced over a real server's HTTP API and hub socket — for your tests and benches.
+
+    editor = Editor(server, cookie, document_id, name="ann")
+    await editor.connect()             # sync over HTTP, subscribe, send what the server lacks
+    await editor.type(0, "hello")      # a local edit, published; the answer frame is returned
+    await editor.disconnect()          # offline: editor.edit(...) changes only the local copy
+"""
 
 from __future__ import annotations
 
@@ -54,6 +60,7 @@ class Editor:
     applies everyone else's, and catches up over HTTP on (re)connect and on ``gap``."""
 
     def __init__(self, server: Any, cookie: str, doc_id: str, name: str = "") -> None:
+        """``server``: anything with ``http_url`` and ``ws_url`` (a ``ServerProcess``)."""
         self.server, self.cookie, self.doc_id = server, cookie, doc_id
         self.topic = f"doc:{doc_id}"
         self.name = name or secrets.token_hex(3)
