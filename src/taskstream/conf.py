@@ -14,10 +14,10 @@ From that entry alone:
 * the settings tables in docs/ are generated from it (``make docs-settings``; a test fails
   while they differ), and tests/test_settings.py triggers its check with a refused value.
 
-Check ids are ranged by app: hub E001-E019, jobs E020-E029, rooms E050-E055 (then E045-E049),
-notifications E056-E059, pipelines E060-E069, periodic E070-E079 (and outbox E080-E089),
-accounts (taskstream.throttle) E090-E099, installation E100 (the base app missing),
-ops E120-E139, collab E140-E149.
+Check ids are ranged by app: hub E001-E019 (then E110-E119), jobs E020-E029, rooms E050-E055
+(then E045-E049), notifications E056-E059, pipelines E060-E069, periodic E070-E079 (and
+outbox E080-E089), accounts (taskstream.throttle) E090-E099, installation E100 (the base app
+missing), ops E120-E139, collab E140-E149.
 A rule over several settings is a :class:`Relation` in ``RELATIONS``.
 """
 
@@ -197,6 +197,12 @@ class TaskstreamSettings:
                                      "stuck (the peer does not read) before `python -m "
                                      "taskstream.server` drops the connection", app="hub",
                                      check="E112", gt=0)
+    DRAIN_SECONDS = Setting(float, 5.0, "seconds over which a server process stopped with "
+                            "SIGTERM closes its sockets (1012, in random order, after it stopped "
+                            "accepting), so they reconnect to the other processes at an even "
+                            "rate; in-flight requests then get 10 s more", app="hub",
+                            check="E118", ge=0, rule="a number >= 0 (0: all at once)",
+                            invalid=-1)
     # HTTP request bodies (taskstream.bodylimit, in front of Django).
     MAX_BODY_BYTES = Setting(int, 2_621_440, "largest HTTP request body (bytes), enforced while "
                              "it streams in (more: 413 `too_large`); upload views register "

@@ -9,6 +9,12 @@ Keep-alive and frame limits live in the server: WebSocket pings every ``HEARTBEA
 seconds, a peer that has not answered within another ``HEARTBEAT`` is closed, and a
 frame over ``MAX_FRAME_BYTES`` closes the socket with 1009 before it is buffered.
 
+SIGTERM drains: the process stops accepting at once (a proxy sends new connections to the
+other processes), closes its sockets with 1012 (service restart) at random moments spread
+over ``DRAIN_SECONDS``, so the clients come back to the other processes at an even rate
+and resume from their cursors, lets in-flight requests finish (10 s more at most), then
+exits.
+
 A peer that stops reading is dropped at the transport level (:class:`HubWebSocketProtocol`):
 a close frame would only queue behind the data it does not read, so the connection and
 its buffers would live on. Another uvicorn launch gets the same with
@@ -23,6 +29,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import random
 import socket
 import struct
 import sys
@@ -45,6 +52,25 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
     """
 
     stall_timer: asyncio.TimerHandle | None = None
+    drain_timer: asyncio.TimerHandle | None = None
+
+    def shutdown(self) -> None:
+        """uvicorn's server is stopping (it no longer accepts): close with 1012 after a
+        random part of ``DRAIN_SECONDS``, so the process's sockets do not all reconnect
+        elsewhere in the same instant. uvicorn waits for every connection to close."""
+        if self.close_sent or not self.handshake_complete or self.drain_timer is not None:
+            if self.drain_timer is None:
+                super().shutdown()
+            return
+        from taskstream.conf import conf
+
+        delay = random.uniform(0, conf.DRAIN_SECONDS)
+        self.drain_timer = self.loop.call_later(delay, self._drained)
+
+    def _drained(self) -> None:
+        self.drain_timer = None
+        if not self.transport.is_closing():
+            super().shutdown()
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -59,6 +85,9 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_stall_timer()
+        if self.drain_timer is not None:
+            self.drain_timer.cancel()
+            self.drain_timer = None
         super().connection_lost(exc)
 
     def keepalive_timeout(self) -> None:
@@ -145,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
         ws_per_message_deflate=False,
         lifespan="off",
         access_log=False,
-        timeout_graceful_shutdown=5,
+        # Sockets close over DRAIN_SECONDS; requests in flight get 10 s more.
+        timeout_graceful_shutdown=int(conf.DRAIN_SECONDS) + 10,
     )
 
 

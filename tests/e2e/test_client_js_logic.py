@@ -144,6 +144,26 @@ async def test_backoff_is_jittered_capped_and_hard_after_4401(fake):
     assert [e["state"] for e in log][-3:] == ["open", "reconnecting", "closed"]
 
 
+async def test_a_draining_server_1012_brings_it_back_soon_with_jitter(fake):
+    """A process that drains (SIGTERM) closes with 1012: not a failure, so no backoff step;
+    the delay is drawn from [0, restartJitter] (full jitter) however long the backoff was."""
+    log = await run(fake, """
+        const hub = makeHub({ backoff: { base: 5000, cap: 60000 }, restartJitter: 80 });
+        (await nextSocket(1)).welcome();
+        for (let n = 1; n <= 12; n++) {
+          sock().drop(1012);
+          (await nextSocket(n + 1)).welcome();
+        }
+        hub.close();
+        return log;
+    """)
+    reconnecting = [e for e in log if e["state"] == "reconnecting"]
+    assert len(reconnecting) == 12 and {e["code"] for e in reconnecting} == {1012}
+    delays = [e["delay"] for e in reconnecting]
+    assert all(0 <= d <= 80 for d in delays), delays
+    assert len({round(d, 3) for d in delays}) > 1  # jittered, not a fixed pause
+
+
 async def test_token_auth_goes_first_and_a_refusal_backs_off_hard(fake):
     result = await run(fake, """
         const hub = makeHub({ token: async () => "t0k3n", backoff: { hardCap: 60000 } });

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import signal
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -200,3 +201,110 @@ async def test_a_job_started_through_nginx_reaches_sockets_on_both_processes(
         assert snapshot["state"] == "succeeded"
     finally:
         await close_all(alices)
+
+
+# -- graceful drain (SIGTERM) -----------------------------------------------------------------
+
+DRAIN = 2.0
+
+
+@pytest.fixture
+def drain_cluster(start_server: Callable[..., ServerProcess], tmp_path: Path,
+                  ) -> Iterator[Cluster]:
+    from tests.conftest import SUITE_THROTTLES
+
+    settings_json = json.dumps({**SUITE_THROTTLES, "DRAIN_SECONDS": DRAIN})
+    servers = [start_server(TASKSTREAM_JSON=settings_json) for _ in range(2)]
+    proxy = NginxProcess(listen=free_port(), upstreams=[s.port for s in servers],
+                         prefix=tmp_path / "nginx")
+    proxy.start()
+    yield Cluster(servers, proxy)
+    proxy.stop()
+
+
+class Follower:
+    """A client following docs/protocol.md's resume checklist: on any close, reconnect
+    (through nginx) after a jittered pause and resubscribe from the last cursor."""
+
+    def __init__(self, url: str, cookie: str, topic: str) -> None:
+        self.url, self.cookie, self.topic = url, cookie, topic
+        self.got: list[int] = []
+        self.closes: list[int | None] = []
+        self.gaps = 0
+        self.subscribed = asyncio.Event()
+
+    async def run(self, total: int) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        since: str | None = None
+        while len(self.got) < total:
+            client = None
+            try:
+                client = await HubClient.connect(self.url, cookie=self.cookie)
+                await client.subscribe(self.topic, since=since)
+                self.subscribed.set()
+                while len(self.got) < total:
+                    frame = await client.recv(timeout=60)
+                    if frame["type"] == "event":
+                        self.got.append(frame["data"]["n"])
+                        since = frame["cursor"]
+                    elif frame["type"] == "gap":
+                        self.gaps += 1
+                        since = frame["cursor"]
+            except (ConnectionClosed, OSError):
+                self.closes.append(client.ws.close_code if client is not None else None)
+                await asyncio.sleep(secrets.randbelow(300) / 1000)  # jitter, as client.js
+        if client is not None:
+            await client.close()
+
+
+def _refused(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return True
+    return False
+
+
+async def test_sigterm_drains_one_process_and_its_clients_move_on_missing_nothing(
+        drain_cluster: Cluster, two_users: Any) -> None:
+    from taskstream.hub import publish
+
+    alice, _bob, cookie, _ = await sync_to_async(two_users)()
+    topic, total = f"user:{alice.pk}", 80
+    followers = [Follower(drain_cluster.proxy.ws_url, cookie, topic) for _ in range(8)]
+    runs = [asyncio.create_task(f.run(total)) for f in followers]
+    await asyncio.wait_for(asyncio.gather(*(f.subscribed.wait() for f in followers)), 60)
+    held = drain_cluster.sockets_per_server()
+    assert all(n > 0 for n in held), held
+    doomed = drain_cluster.servers[0]
+    assert doomed.proc is not None
+    proc = doomed.proc
+
+    for n in range(total):
+        await sync_to_async(publish)(topic, "tick", {"n": n})
+        if n == 20:
+            proc.send_signal(signal.SIGTERM)
+            # It stops accepting at once, while its sockets are still being drained.
+            await asyncio.sleep(0.3)
+            assert await sync_to_async(_refused)(doomed.port)
+            assert proc.poll() is None, "it exited before draining its sockets"
+        await asyncio.sleep(0.04)
+
+    await asyncio.wait_for(asyncio.gather(*runs), 90)
+    # Every client got every event, once, in order; none saw a gap.
+    for follower in followers:
+        assert follower.got == list(range(total)), follower.got
+        assert follower.gaps == 0
+    # Exactly the sockets the drained process held were closed, each with 1012.
+    closes = [c for f in followers for c in f.closes]
+    assert closes == [1012] * held[0], closes
+    # uvicorn ends a graceful shutdown by re-raising the signal it caught.
+    assert await sync_to_async(proc.wait)(DRAIN + 15) in (0, -signal.SIGTERM)
+    assert doomed.log is not None
+    assert "timeout graceful shutdown exceeded" not in doomed.log.read_text()
+    # nginx still answers, from the other process.
+    status, _ = await sync_to_async(http)(drain_cluster, "GET", "/healthz", cookie)
+    assert status == 200

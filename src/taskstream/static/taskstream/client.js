@@ -34,6 +34,7 @@ export const States = Object.freeze({
 // Close codes the server uses (docs/protocol.md, "Close codes").
 export const CloseCodes = Object.freeze({
   TOO_LARGE: 1009,
+  SERVICE_RESTART: 1012,
   UNAUTHENTICATED: 4401,
   SLOW_CONSUMER: 4408,
   RATE_LIMITED: 4429,
@@ -66,6 +67,9 @@ const DEFAULTS = {
   // Reconnect delays in ms: full jitter over min(cap, base * 2^attempt). `hardCap` is
   // the ceiling after authentication failures, 4429, and long runs of failed handshakes.
   backoff: { base: 500, cap: 10_000, hardCap: 60_000 },
+  // A server process that drains (deploy, SIGTERM) closes with 1012 after it stopped
+  // accepting: come back at once, anywhere in this many ms (the others share the load).
+  restartJitter: 2_000,
   // A connection open this long resets the backoff.
   stableAfter: 5_000,
   // Handshakes (socket open + welcome + auth) that take longer are abandoned.
@@ -84,8 +88,8 @@ const DEFAULTS = {
 };
 
 // Options that shape a connection: Hubs share one only when these agree.
-const CONNECTION_OPTIONS = ["backoff", "stableAfter", "connectTimeout", "requestTimeout", "rate",
-                            "dedupeWindow", "hardAfterFailures"];
+const CONNECTION_OPTIONS = ["backoff", "restartJitter", "stableAfter", "connectTimeout",
+                            "requestTimeout", "rate", "dedupeWindow", "hardAfterFailures"];
 
 /** An error answered by the server (`code` from the protocol) or by this client. */
 export class HubError extends Error {
@@ -584,6 +588,14 @@ export class Connection {
       code === CloseCodes.UNAUTHENTICATED ||
       code === CloseCodes.RATE_LIMITED ||
       reason === "unauthenticated";
+    if (code === CloseCodes.SERVICE_RESTART && wasReady) {
+      // Not a failure: the process is draining and the others take new sockets now.
+      // Full jitter over a short window spreads its sockets over them; no backoff step.
+      const delay = Math.random() * this.#opts.restartJitter;
+      this.#setState(States.RECONNECTING, { attempt: this.#attempt, delay, code, reason });
+      this.#timers.retry = setTimeout(() => this.#connect(), delay);
+      return;
+    }
     let delay;
     if (this.#refused) {
       // Over the per-user socket cap (other tabs, other devices): a freed socket in this
