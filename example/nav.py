@@ -26,6 +26,8 @@ NAV: list[NavItem] = [
             "retries, cancel and retry buttons, results."),
     NavItem("Rooms", "rooms", "Chat with history, live messages, who is here and who is "
             "typing; it keeps working through a network drop."),
+    NavItem("Docs", "docs", "Write together: shared documents that several people edit at "
+            "once, with everyone's cursor, offline edits merged on reconnect."),
     NavItem("Pipelines", "pipelines", "Upload a CSV and watch a Celery canvas process it: "
             "each step and chunk live, retries, cancel, a downloadable report."),
     NavItem("Schedules", "schedules", "Beat's schedules with their run history and "

@@ -4,7 +4,16 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from example import jobs_page, live, ops_more_pages, ops_pages, pipelines_page, rooms_views, views
+from example import (
+    docs_pages,
+    jobs_page,
+    live,
+    ops_more_pages,
+    ops_pages,
+    pipelines_page,
+    rooms_views,
+    views,
+)
 from taskstream.api import api
 
 urlpatterns = [
@@ -38,4 +47,6 @@ urlpatterns = [
     path("rooms/", rooms_views.rooms_page, name="rooms"),
     path("rooms/<slug:slug>/", rooms_views.room_page, name="room"),
     path("rooms/<slug:slug>/members/", rooms_views.room_member_add, name="room-member-add"),
+    path("docs/", docs_pages.docs_page, name="docs"),
+    path("docs/<uuid:doc_id>/", docs_pages.doc_page, name="doc"),
 ]

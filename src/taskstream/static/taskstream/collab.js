@@ -63,8 +63,8 @@ export function colourFor(name) {
 }
 
 const REMOTE = "taskstream-remote"; // the origin of changes that came from the server
-const FLUSH_DELAY = 80; // ms: keystrokes within it go out as one update (the hub paces frames)
-const AWARENESS_DELAY = 150; // ms: cursor moves within it go out as one awareness update
+const FLUSH_DELAY = 100; // ms: keystrokes within it go out as one update (the hub paces frames)
+const AWARENESS_DELAY = 250; // ms: cursor moves within it go out as one awareness update
 // Raw bytes per published update; base64 makes it 4/3 larger, under the 64 KiB frame limit.
 const BATCH_BYTES = 32 * 1024;
 const RETRY_MAX = 10_000;
@@ -101,6 +101,8 @@ export class CollabEditor {
   #retryTimer = null;
   #retryDelay = 500;
   #oneByOne = false; // after a too_large batch: send queued updates singly
+  #repairing = false; // a bad_update answer was repaired by a re-sync, not yet acknowledged
+  #resyncing = false; // no update goes out while the server's state vector is being fetched
   #awarenessTimer = null;
   #awarenessOff = false;
   #sub = null;
@@ -319,6 +321,17 @@ export class CollabEditor {
 
   async #resync() {
     // The subscription holds later events until this settles, then goes on from the gap.
+    this.#resyncing = true;
+    try {
+      await this.#resyncRounds();
+    } finally {
+      this.#resyncing = false;
+    }
+    this.#flush();
+    this.#updateStatus();
+  }
+
+  async #resyncRounds() {
     for (;;) {
       try {
         await this.#sync();
@@ -329,8 +342,6 @@ export class CollabEditor {
         await this.#wait();
       }
     }
-    this.#flush();
-    this.#updateStatus();
   }
 
   #onEvent(frame) {
@@ -360,7 +371,8 @@ export class CollabEditor {
   }
 
   async #flush() {
-    if (this.#sending || this.#destroyed || this.#fatal || !this.#synced || !this.#queue.length) return;
+    if (this.#sending || this.#resyncing || this.#destroyed || this.#fatal || !this.#synced) return;
+    if (!this.#queue.length) return;
     if (this.#hub.state !== "open") return; // the state listener flushes once it is
     let size = 0;
     let n = 0;
@@ -376,6 +388,7 @@ export class CollabEditor {
     try {
       await this.#hub.publish(this.#topic, "update", { update: toBase64(update), client: this.#clientId });
       this.#queue.splice(0, n); // only ever appended to meanwhile: these are the first n
+      this.#repairing = false;
       if (this.#queue.length === 0) this.#oneByOne = false;
       this.#retryDelay = 500;
     } catch (error) {
@@ -385,6 +398,13 @@ export class CollabEditor {
         this.#retryDelay = Math.min(this.#retryDelay * 2, RETRY_MAX);
       } else if (error.code === "too_large" && n > 1) {
         this.#oneByOne = true; // the batch was: try its updates one at a time
+      } else if (error.code === "bad_update" && !this.#repairing) {
+        // The server lacks what this builds on (e.g. it lost recent updates): sync over
+        // HTTP, which queues everything it lacks in place of this batch. Once: a second
+        // refusal of that means the update itself is bad.
+        this.#queue.splice(0, n);
+        this.#repairing = true; // until the server acknowledges an update again
+        this.#resync();
       } else {
         // Refused for good (forbidden, bad_update, a single too_large update, closed):
         // resending would be refused again, and later edits build on this one, so the
@@ -415,7 +435,8 @@ export class CollabEditor {
   #publishAwareness() {
     if (this.#destroyed || this.#awarenessOff || !this.#synced || this.#hub.state !== "open") return;
     const update = encodeAwarenessUpdate(this.awareness, [this.ydoc.clientID]);
-    this.#hub.publish(this.#topic, "awareness", { awareness: toBase64(update) }).catch((error) => {
+    const data = { awareness: toBase64(update), client: this.#clientId };
+    this.#hub.publish(this.#topic, "awareness", data).catch((error) => {
       // Ephemeral: a lost one is replaced by the next. Refused ones stop for this page.
       if (error.code === "forbidden" || error.code === "not_allowed") this.#awarenessOff = true;
     });
@@ -447,7 +468,9 @@ export class CollabEditor {
     const state = this.#hub.state;
     if (this.#fatal) status = Status.ERROR;
     else if (state === "offline" || state === "reconnecting" || state === "closed") status = Status.OFFLINE;
-    else if (!this.#synced || this.#queue.length || this.#sending || state !== "open") status = Status.SYNCING;
+    else if (!this.#synced || this.#queue.length || this.#sending || this.#resyncing || state !== "open") {
+      status = Status.SYNCING;
+    }
     else status = Status.SAVED;
     if (status === this.#status) return;
     this.#status = status;
