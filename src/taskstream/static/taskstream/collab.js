@@ -65,8 +65,9 @@ export function colourFor(name) {
 const REMOTE = "taskstream-remote"; // the origin of changes that came from the server
 const FLUSH_DELAY = 100; // ms: keystrokes within it go out as one update (the hub paces frames)
 const AWARENESS_DELAY = 250; // ms: cursor moves within it go out as one awareness update
-// Raw bytes per published update; base64 makes it 4/3 larger, under the 64 KiB frame limit.
-const BATCH_BYTES = 32 * 1024;
+// Raw bytes of queued updates merged into one publish: under COLLAB_MAX_UPDATE_BYTES (32 KiB
+// by default) with room to spare, as merging may add a little.
+const BATCH_BYTES = 24 * 1024;
 const RETRY_MAX = 10_000;
 // Failures that mean "not answered": the update may or may not have arrived; send again.
 const RESEND = new Set(["timeout", "disconnected", "rate_limited", "unavailable"]);
@@ -311,8 +312,12 @@ export class CollabEditor {
     if (data.update) Y.applyUpdate(this.ydoc, fromBase64(data.update), REMOTE);
     if (!this.#readOnly && data.state_vector) {
       const missing = Y.encodeStateAsUpdate(this.ydoc, fromBase64(data.state_vector));
-      // [0, 0]: no structs, no deletions. Anything else the server lacks is pushed.
-      if (missing.length > 2) this.#queue.push(missing);
+      // [0, 0]: no structs, no deletions. Anything else the server lacks is pushed; but a
+      // diff over the update limit would be refused, and our unacknowledged edits are still
+      // queued (in pieces that fit): then they alone go.
+      if (missing.length > 2 && (missing.length <= BATCH_BYTES || !this.#queue.length)) {
+        this.#queue.push(missing);
+      }
     }
     this.version = data.version;
     this.#retryDelay = 500;
