@@ -42,8 +42,10 @@ def overview(request: HttpRequest) -> HttpResponse:
     _staff(request)
     cursor = latest_cursor("ops")  # before the numbers: a change after them is heard
     data = overview_data()
+    monitor = selectors.monitor_overview()
     return render(request, "example/ops_overview.html", {
         "data": data, "chart": mark_safe(data["chart_svg"]),
+        "monitor": monitor, "monitor_chart": mark_safe(monitor["chart_svg"]),
         "initial": {"topic": "ops", "cursor": cursor},
     })
 

@@ -321,6 +321,31 @@ class TaskstreamSettings:
     OPS_PULSE_INTERVAL = Setting(float, 1.0, "least seconds between two `jobs.changed` events "
                                  "a process publishes on `ops` (live staff pages)", app="ops",
                                  check="E122", gt=0)
+    # The events monitor's history and alerts (E130-E139; E123-E129 left to the ops pages).
+    OPS_HISTORY_MAX_EVENTS = Setting(int, 100_000, "task events the monitor keeps in the "
+                                     "database (the oldest are deleted each minute)",
+                                     app="ops", check="E130", gt=0)
+    OPS_HISTORY_MAX_AGE = Setting(float, 7 * 86400.0, "seconds the monitor keeps task events, "
+                                  "per-minute counts, cleared alerts and offline workers",
+                                  app="ops", check="E131", gt=0)
+    OPS_ALERT_QUEUE_WAIT = Setting(float, 300.0, "seconds the oldest waiting job may wait "
+                                   "before the `queue_wait` alert (0: off)", app="ops",
+                                   check="E132", ge=0,
+                                   rule="0 (off) or a positive number", invalid=-1.0)
+    OPS_ALERT_FAILURE_RATE = Setting(float, 0.5, "share of tasks failed over the last 5 "
+                                     "minutes (at least 5 finished) that raises the "
+                                     "`failure_rate` alert (0: off)", app="ops",
+                                     check="E133", ge=0, le=1,
+                                     rule="0 (off) or a share up to 1", invalid=1.5)
+    OPS_ALERT_MISSED_BEAT = Setting(float, 120.0, "seconds without a leading beat (the "
+                                    "`SingleBeatScheduler`'s lock) before the `missed_beat` "
+                                    "alert (0: off)", app="ops",
+                                    check="E134", ge=0,
+                                    rule="0 (off) or a positive number", invalid=-1.0)
+    OPS_ALERT_WORKER_GONE = Setting(float, 60.0, "seconds a worker whose heartbeats stopped "
+                                    "may stay gone before the `worker_gone` alert (0: off)",
+                                    app="ops", check="E135", ge=0,
+                                    rule="0 (off) or a positive number", invalid=-1.0)
 
     # -- collab ---------------------------------------------------------------------------
     COLLAB_MAX_UPDATE_BYTES = Setting(int, 32_768, "largest Yjs update a client may publish on "

@@ -78,7 +78,7 @@ async def test_flower_sees_workers_and_tasks_beside_the_monitor(
         while True:
             frame = await client.recv(timeout=30)
             if (frame.get("event") == "monitor.summary"
-                    and frame["data"]["tasks"]["success"] >= 2):
+                    and frame["data"]["tasks"]["succeeded"] >= 2):
                 break
     finally:
         await asyncio.to_thread(worker.stop)

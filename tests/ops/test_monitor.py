@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 
 from taskstream.jobs import job_start
 from taskstream.testing import stop_group
-from tests.conftest import LOG_DIR, ROOT, WorkerProcess
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,7 +52,7 @@ async def test_task_events_reach_ops_as_bounded_summaries(server_env, start_work
                 continue
             summaries += 1
             data = frame["data"]
-            if data["tasks"]["success"] >= 3:
+            if data["tasks"]["succeeded"] >= 3:
                 break
         elapsed = time.monotonic() - first
         assert any(worker.name in w["hostname"] for w in data["workers"])
@@ -61,43 +61,4 @@ async def test_task_events_reach_ops_as_bounded_summaries(server_env, start_work
         assert summaries <= elapsed / 0.5 + 2
     finally:
         await asyncio.to_thread(worker.stop)
-        stop_group(monitor)
-
-
-async def test_a_sigkilled_worker_shows_offline_within_the_heartbeat_window(
-        server_env, make_user, session_cookie, connect):
-    staff = await sync_to_async(make_user)(is_staff=True)
-    client = await connect(cookie=await sync_to_async(session_cookie)(staff))
-    await client.subscribe("ops")
-    name = f"hb{secrets.token_hex(3)}"
-    env = {**os.environ, **server_env,
-           "TASKSTREAM_JSON": json.dumps({"OPS_PULSE_INTERVAL": 0.5})}
-    monitor = await asyncio.to_thread(start_monitor, env)
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    worker = WorkerProcess({**server_env, "CELERY_TASK_DEFAULT_QUEUE": name,
-                            "CELERY_TASK_EVENTS": "1"}, name=name, concurrency=1,
-                           log=LOG_DIR / f"{name}.log")
-    worker.argv.remove("--without-heartbeat")  # the heartbeats are what this is about
-    worker.argv += ["--heartbeat-interval", "1"]
-    await asyncio.to_thread(worker.start)
-    try:
-        async def state_of_worker() -> bool | None:
-            while True:
-                frame = await client.recv(timeout=30)
-                if frame.get("event") != "monitor.summary":
-                    continue
-                for w in frame["data"]["workers"]:
-                    if name in w["hostname"]:
-                        return bool(w["alive"])
-
-        while not await state_of_worker():
-            pass
-        await asyncio.to_thread(worker.kill)  # no worker-offline event: only silence
-        killed = time.monotonic()
-        while await state_of_worker():
-            pass
-        # Celery's window: two heartbeat intervals after the last one, plus a summary.
-        assert time.monotonic() - killed < 10
-    finally:
-        await asyncio.to_thread(worker.kill)
         stop_group(monitor)
