@@ -41,10 +41,11 @@ for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"):
     os.environ.pop(name, None)
 UNIT_AND_INTEGRATION = ["tests", "--ignore=tests/e2e", "-m", "not e2e and not guide"]
 # A few minutes on the oldest pins: the hub's and the jobs' unit tests, the outbox, the
-# packaging checks, and the jobs path end to end (a real server and a real worker).
+# packaging checks, the jobs path end to end (a real server and a real worker), and the test
+# helpers users get (the in-process hub client and the plugin's fixtures, eager jobs).
 FAST = [
     "tests/hub", "tests/jobs", "tests/outbox", "tests/test_dependencies.py", "tests/packaging",
-    "tests/integration/test_jobs.py",
+    "tests/integration/test_jobs.py", "tests/test_communicator.py",
     "-m", "not e2e and not guide",
 ]
 VERSIONS = (

@@ -66,6 +66,13 @@ async def test_a_token_signs_the_socket_in(taskstream_hub: Any, alice: Any) -> N
     await hub.subscribe(f"user:{alice.pk}")
 
 
+async def test_a_scope_user_as_channels_auth_middleware_sets_it(taskstream_hub: Any,
+                                                                  alice: Any) -> None:
+    hub = await taskstream_hub(scope={"user": alice}, origin=None)
+    assert hub.welcome["user"] == alice.pk
+    await hub.subscribe(f"user:{alice.pk}")
+
+
 async def test_the_origin_check_still_holds(taskstream_redis: str, alice: Any) -> None:
     with pytest.raises(HubClosed) as closed:
         await HubCommunicator(user=alice, origin="http://evil.example").connect()
