@@ -30,7 +30,7 @@ from taskstream.ops.api_pages import QUEUE_NAME
 from taskstream.ops.broker import queue_infos
 from taskstream.ops.job_search import JobFilters, job_kinds, job_search
 from taskstream.ops.queue_actions import ops_queue_purge
-from taskstream.ops.worker_status import workers_online
+from taskstream.ops.worker_status import worker_rows
 
 
 def _live(events: list[str]) -> dict[str, Any]:
@@ -43,9 +43,10 @@ def _live(events: list[str]) -> dict[str, Any]:
 def workers(request: HttpRequest) -> HttpResponse:
     _staff(request)
     live = _live(["monitor.summary"])
-    found = workers_online()
+    rows, reached = worker_rows()
     return render(request, "example/ops_workers.html", {
-        "workers": found, "live": live, "now": timezone.now()})
+        "workers": rows, "reached": reached, "live": live, "now": timezone.now(),
+        "answered": sum(1 for r in rows if r.answered)})
 
 
 @login_required

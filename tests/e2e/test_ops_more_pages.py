@@ -233,6 +233,18 @@ async def test_workers_page_shows_heartbeats_live_and_a_killed_worker_offline(
         await expect(row.locator('[data-field="heartbeat"]')).to_contain_text(" ago",
                                                                              timeout=30_000)
         await expect(row.locator('[data-field="status"]')).to_have_text("online")
+        # A job running on it is listed under its active tasks, linked to the job's page.
+        job = await sync_to_async(job_start)(kind="demo.slow", owner=staff, queue=name,
+                                             params={"steps": 60, "step_seconds": 0.5})
+        link = row.locator(f'[data-field="active"] a[href="/jobs/{job.pk}/"]')
+        for _ in range(30):  # until an inspect (kept 3 s per process) sees it running
+            await page.reload()
+            if await link.count():
+                break
+            await asyncio.sleep(1)
+        await expect(link).to_contain_text("demo.slow")
+        await expect(row.locator('[data-field="heartbeat"]')).to_contain_text(" ago",
+                                                                             timeout=30_000)
         await check_and_shoot(page, "workers", shots)
         await page.set_viewport_size(DESKTOP)
         await asyncio.to_thread(worker.kill)  # no goodbye: its heartbeats just stop

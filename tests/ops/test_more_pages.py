@@ -234,3 +234,34 @@ def test_workers_page_lists_the_running_worker(staff, celery_worker):
     assert f'data-hostname="{mine[0].hostname}"' in page
     listed = staff.get("/api/ops/workers/").json()
     assert any(w["hostname"] == mine[0].hostname and w["concurrency"] == 2 for w in listed)
+
+
+def test_retry_all_failed_of_a_kind_from_the_jobs_page_is_confirmed_and_audited(
+        make_user, staff):
+    owner = make_user()
+    queue = f"retryall{secrets.token_hex(4)}"  # no worker reads it: the jobs stay queued
+    failed = [Job.objects.create(kind="demo.flaky", owner=owner, state="failed", queue=queue,
+                                 finished_at=timezone.now()) for _ in range(2)]
+    other = Job.objects.create(kind="demo.slow", owner=owner, state="failed", queue=queue,
+                               finished_at=timezone.now())
+    try:
+        page = staff.get("/ops/jobs/?kind=demo.flaky&state=failed").content.decode()
+        link = re.search(r'href="(/ops/failures/retry/\?kind=demo.flaky)"', page)
+        assert link is not None
+        confirm = staff.get(link.group(1))
+        assert "Retry all 2 failed demo.flaky jobs?" in confirm.content.decode()
+        assert staff.post("/ops/failures/retry/", {"kind": "demo.flaky"}).status_code == 403
+        token = str(confirm.context["csrf_token"])
+        done = staff.post("/ops/failures/retry/", {"kind": "demo.flaky",
+                                                   "csrfmiddlewaretoken": token})
+        assert done.status_code == 302
+        assert {Job.objects.get(pk=j.pk).state for j in failed} == {"queued"}
+        assert Job.objects.get(pk=other.pk).state == "failed"  # another kind: left alone
+        bulk = AuditRecord.objects.get(action="jobs.retry_failed")
+        assert (bulk.target_id, bulk.actor_name, bulk.detail) == (
+            "demo.flaky", "boss", "2 of 2 failed job(s) queued again")
+        assert set(AuditRecord.objects.filter(action="job.retry").values_list(
+            "target_id", flat=True)) == {str(j.pk) for j in failed}
+    finally:
+        with current_app.connection_for_write() as connection:
+            connection.default_channel.queue_delete(queue)

@@ -25,23 +25,35 @@ function ago(seconds) {
   return `${Math.round(seconds / 3600)} h ago`;
 }
 
+// A summary's worker: {online, heartbeat_at (ISO)} from the monitor's table, or
+// {alive, heartbeat (Unix seconds)} from Celery's in-memory state (older monitors).
+function heartbeatOf(worker) {
+  if (typeof worker.heartbeat === "number") return worker.heartbeat;
+  if (typeof worker.heartbeat_at === "string") return Date.parse(worker.heartbeat_at) / 1000;
+  return null;
+}
+
 function apply(summary) {
   const now = Date.now() / 1000;
   let stale = false;
   for (const worker of summary.workers ?? []) {
     const row = rowFor(worker.hostname);
+    const online = Boolean(worker.online ?? worker.alive);
     const status = row.querySelector('[data-field="status"]');
-    status.dataset.state = worker.alive ? "open" : "offline";
-    status.textContent = worker.alive ? "online" : "offline";
-    if (typeof worker.heartbeat === "number") {
-      const when = new Date(worker.heartbeat * 1000);
+    status.dataset.state = online ? "open" : "offline";
+    status.textContent = online ? "online" : "offline";
+    const reason = row.querySelector('[data-field="reason"]');
+    if (reason) reason.textContent = online ? "" : (worker.offline_reason ?? "");
+    const beat = heartbeatOf(worker);
+    if (beat !== null && !Number.isNaN(beat)) {
+      const when = new Date(beat * 1000);
       row.querySelector('[data-field="heartbeat"]').textContent =
-        `${when.toTimeString().slice(0, 8)} (${ago(now - worker.heartbeat)})`;
+        `${when.toTimeString().slice(0, 8)} (${ago(now - beat)})`;
     }
-    if (typeof worker.processed === "number" && !("inspected" in row.dataset)) {
+    if (typeof worker.processed === "number") {
       row.querySelector('[data-field="processed"]').textContent = String(worker.processed);
     }
-    if (worker.alive !== ("inspected" in row.dataset)) stale = true;
+    if (online !== ("inspected" in row.dataset)) stale = true;
   }
   if (stale && Date.now() - lastRefetch > REFETCH_EVERY_MS) {
     lastRefetch = Date.now();

@@ -46,10 +46,12 @@ class ActiveTaskOut(Schema):
 
 class WorkerOut(Schema):
     hostname: str
+    online: bool
+    answered: bool = Field(description="it answered Celery's inspect just now")
+    heartbeat_at: datetime | None = Field(description="its last heartbeat the monitor heard")
     concurrency: int | None
     processed: int | None
-    pid: int | None
-    uptime: int | None
+    offline_reason: str = Field(description='"", "shutdown" or "lost"')
     active: list[ActiveTaskOut]
 
 
@@ -121,14 +123,15 @@ def queue_purge(request: HttpRequest, name: str) -> Any:
 @router.get("/ops/workers/", response={200: list[WorkerOut], 403: ApiErrorOut,
                                        503: ApiErrorOut})
 def workers(request: HttpRequest) -> Any:
-    """The workers that answer Celery's inspect now, with the tasks each runs."""
-    from taskstream.ops.worker_status import workers_online
+    """Every worker the monitor knows or that answers Celery's inspect now, with the tasks
+    each runs (503 when the broker cannot be asked and the monitor knows no worker)."""
+    from taskstream.ops.worker_status import worker_rows
 
     _staff(request)
-    found = workers_online()
-    if found is None:
+    rows, reached = worker_rows()
+    if not reached and not rows:
         raise _broker_down()
-    return found
+    return rows
 
 
 @router.get("/ops/jobs/", response={200: JobSearchOut, 403: ApiErrorOut})

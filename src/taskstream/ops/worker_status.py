@@ -1,10 +1,16 @@
-"""The workers page's read: each worker's concurrency and the tasks it runs now.
+"""The workers page's read: each worker, online or not, its heartbeat, concurrency and the
+tasks it runs now.
 
-Read from Celery's ``app.control.inspect()`` (``stats`` and ``active``, asked together, each
-waiting ``timeout`` seconds for replies), because the monitor's history of workers is not in
-the database yet: a worker that is down does not answer, so this lists the ones online. The
-page adds what the monitor hears live: ``monitor.summary`` on ``ops`` carries every worker
-it knows with ``alive`` and its last heartbeat, offline ones included.
+Two sources, merged by hostname (:func:`worker_rows`):
+
+* the events monitor's durable worker table, through ``selectors.workers_list`` when the
+  installed ops app has it: every worker it has heard of, offline ones included, with the
+  last heartbeat;
+* Celery's ``app.control.inspect()`` (``stats`` and ``active``, asked together, each waiting
+  ``timeout`` seconds for replies): the workers that answer now, their pool size and the
+  tasks they run. A worker that is down does not answer, so alone it lists the online ones.
+
+The page also follows ``monitor.summary`` on ``ops`` live (heartbeats, online/offline).
 
 Answers are kept ``_TTL`` seconds per process, so staff reloading the page do not send a
 broadcast each.
@@ -106,3 +112,41 @@ def _jobs_of(task_ids: list[str]) -> dict[str, str]:
 
 def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) else None
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    hostname: str
+    online: bool
+    answered: bool  # it answered the inspect just now
+    heartbeat_at: datetime | None
+    concurrency: int | None
+    processed: int | None
+    offline_reason: str  # "", "shutdown" or "lost" (the monitor's word)
+    active: list[ActiveTask] = field(default_factory=list)
+
+
+def worker_rows(*, timeout: float = 1.0) -> tuple[list[WorkerRow], bool]:
+    """Every worker known to the monitor or answering now (online first, then by name), and
+    whether the inspect got through to the broker."""
+    from taskstream.ops import selectors
+
+    recorded = getattr(selectors, "workers_list", None)  # the monitor's table, if installed
+    known = {w.hostname: w for w in (recorded() if recorded is not None else [])}
+    inspected = workers_online(timeout=timeout)
+    answered = {w.hostname: w for w in inspected or []}
+    rows = []
+    for host in set(known) | set(answered):
+        record, now = known.get(host), answered.get(host)
+        rows.append(WorkerRow(
+            hostname=host, online=now is not None or bool(record and record.online),
+            answered=now is not None,
+            heartbeat_at=getattr(record, "heartbeat_at", None),
+            concurrency=(now.concurrency if now is not None and now.concurrency is not None
+                         else getattr(record, "concurrency", None)),
+            processed=(getattr(record, "processed", None) if record is not None
+                       else now.processed if now is not None else None),
+            offline_reason="" if now is not None else getattr(record, "offline_reason", ""),
+            active=now.active if now is not None else []))
+    rows.sort(key=lambda r: (not r.online, r.hostname))
+    return rows, inspected is not None
