@@ -80,6 +80,8 @@ export declare class CollabEditor {
   readonly awareness: unknown;
   /** The CodeMirror EditorView (type: @codemirror/view). */
   readonly view: unknown;
+  /** Syncs over HTTP after the first (answers to `gap` and `bad_update`). */
+  readonly resyncs: number;
   /** Set from the sync answer. */
   version?: number;
   on<K extends keyof CollabEditorEvents>(name: K, fn: CollabEditorEvents[K]): () => void;

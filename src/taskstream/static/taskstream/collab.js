@@ -138,6 +138,8 @@ export class CollabEditor {
     const color = user.color || colourFor(user.name);
     this.awareness.setLocalStateField("user", { name: user.name, color, colorLight: `${color}33` });
     this.undoManager = new Y.UndoManager(this.ytext);
+    /** Syncs over HTTP after the first (a `gap`, a `bad_update`). */
+    this.resyncs = 0;
 
     this.ydoc.on("update", (update, origin) => {
       if (origin === REMOTE || this.#readOnly) return;
@@ -326,6 +328,7 @@ export class CollabEditor {
 
   async #resync() {
     // The subscription holds later events until this settles, then goes on from the gap.
+    this.resyncs += 1;
     this.#resyncing = true;
     try {
       await this.#resyncRounds();
