@@ -10,7 +10,7 @@ SERVICES_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 	REDIS_URL=redis://127.0.0.1:6379/0 \
 	CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: run run-cluster test test-services lint docs-settings vendor-js bench-hub bench-jobs bench-rooms bench-collab bench-pipelines venv lock build matrix matrix-ci clean
+.PHONY: run run-cluster chaos test test-services lint docs-settings vendor-js bench-hub bench-jobs bench-rooms bench-collab bench-pipelines venv lock build matrix matrix-ci clean
 
 # The exact versions the demo and CI run: the lock (requirements/dev.txt), then this tree
 # itself without resolving anything again. pyproject.toml holds the ranges users get.
@@ -76,6 +76,12 @@ docs-settings: $(STAMP)
 # licences. The bundle is committed: CI and users never need node or npm.
 vendor-js:
 	cd js && npm ci --no-audit --no-fund && node build.mjs
+
+# Faults on a real topology (2 servers behind nginx, 2 workers, beat, Redis): what must hold,
+# verified; bench/results/chaos-*.json and plots. ARGS="--short" (< 2 min, .ci/run),
+# ARGS="--services" (PostgreSQL + RabbitMQ). Not part of `make test`.
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos $(ARGS)
 
 bench-hub: $(STAMP)
 	$(BIN)/python -m bench.hub $(ARGS)

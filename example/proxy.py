@@ -135,6 +135,11 @@ class NginxProcess:
         wait_for_port(self.listen, timeout, self.proc)
         return self
 
+    def reload(self) -> None:
+        """SIGHUP: new worker processes, with no memory of upstreams that failed before."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)
+
     def stop(self) -> None:
         if self.proc is None:
             return
