@@ -248,6 +248,9 @@ async def test_a_viewer_reads_along_but_cannot_edit(make_user, login, new_contex
     await editor(a).click()
     await a.keyboard.type("by alice")
     await same_text([a, c], "by alice")
+    # A viewer is present (awareness) though it cannot write: each sees the other.
+    await expect(c.locator("#peers li")).to_have_text(["carol (you)", "alice"])
+    await expect(a.locator("#peers li")).to_have_text(["alice (you)", "carol"])
     await editor(c).click()
     await c.keyboard.type("carol was here")
     await c.keyboard.press("Backspace")
