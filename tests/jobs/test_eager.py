@@ -65,6 +65,13 @@ def flaky(self: LiveTask, *, fail_times: int) -> int:
     return attempt
 
 
+@shared_task(base=LiveTask, bind=True, name="tests.eager.retries_with_new_kwargs")
+def retries_with_new_kwargs(self: LiveTask, *, value: int) -> int:
+    if self.job.attempt == 1:
+        raise self.retry(kwargs={"value": value + 1}, exc=Planned("first"), countdown=60)
+    return value
+
+
 @shared_task(base=LiveTask, bind=True, name="tests.eager.counts")
 def counts(self: LiveTask, *, upto: int) -> int:
     for i in range(1, upto + 1):
@@ -121,6 +128,13 @@ def test_an_eager_auto_retry_ends_succeeded_not_retrying(eager: Any, owner: Any)
     assert job.error_message == ""
     assert [event for event, _ in events_of(job)] == [
         "job.created", "job.started", "job.retrying", "job.started", "job.succeeded"]
+
+
+def test_a_retry_with_new_keywords_still_runs_as_its_job(eager: Any, owner: Any) -> None:
+    job = job_start(kind="tests.eager.retries_with_new_kwargs", owner=owner,
+                    params={"value": 1})
+    job.refresh_from_db()
+    assert (job.state, job.attempt, job.result) == ("succeeded", 2, 2)
 
 
 def test_an_eager_job_out_of_retries_fails(eager: Any, owner: Any) -> None:

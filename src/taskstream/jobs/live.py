@@ -106,7 +106,7 @@ class LiveTask(Task):
                 return None  # this run no longer owns the job: its failure is not the job's
             raise
         finally:
-            ticker.remove(run)
+            ticker.remove(run, release=bool(request.is_eager))
             request.taskstream_run = None  # type: ignore[attr-defined]
         run.succeed(result)
         return result
@@ -178,12 +178,14 @@ class LiveTask(Task):
             delay = countdown if countdown is not None else self.default_retry_delay
             when = eta or timezone.now() + timedelta(seconds=float(delay or 0))
             run.retrying(exc, when)
-        if run is not None and kwargs is None:
-            # The retry's message must name the job again. A worker's request still holds the
-            # job's keyword; an eager run's does not (Celery's own __call__ pushed a request
-            # with the keywords LiveTask had taken it from), and its retry would run without
-            # its job, leaving the job `retrying` for ever.
-            kwargs = job_task_kwargs(run.job.pk, {k: v for k, v in (request.kwargs or {}).items()
+        if run is not None:
+            # The retry's message must name the job again, whatever keywords it carries. A
+            # worker's request still holds the job's keyword, but new ``kwargs`` given here do
+            # not, and neither does an eager run's request (Celery's own __call__ pushed one
+            # with the keywords LiveTask had taken it from): the retry would run without its
+            # job, leaving the job `retrying` for ever.
+            given = request.kwargs if kwargs is None else kwargs
+            kwargs = job_task_kwargs(run.job.pk, {k: v for k, v in (given or {}).items()
                                                   if k != JOB_KWARG})
             if args is None:
                 args = request.args

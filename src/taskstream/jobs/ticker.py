@@ -19,7 +19,7 @@ import os
 import threading
 import time
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from taskstream.jobs.lifecycle import Run
 
@@ -35,12 +35,15 @@ class Ticker:
         # When the thread wakes next on its own (monotonic; inf: only when woken). Read and
         # written under `_cond`; -inf while it is awake, as it looks at every run then.
         self._next_wake = -math.inf
+        # Events of callers waiting for this thread to close its database connections.
+        self._releases: list[threading.Event] = []
 
     def add(self, run: Run) -> None:
         with self._cond:
             if self._pid != os.getpid():  # first use in this (forked) process
                 self._pid = os.getpid()
                 self._runs = {}
+                self._releases = []
                 self._next_wake = -math.inf
                 threading.Thread(target=self._loop, name="taskstream-jobs-ticker",
                                  daemon=True).start()
@@ -50,10 +53,21 @@ class Ticker:
             if run.next_due() < self._next_wake:
                 self._cond.notify()  # e.g. asleep with no runs: this one's heartbeat is due
 
-    def remove(self, run: Run) -> None:
+    def remove(self, run: Run, *, release: bool = False) -> None:
+        """Stop ticking ``run``. ``release``: and wait (briefly) until this thread has closed
+        its database connections if no run is left. Eager runs ask it: in a test process
+        nobody else ever would, and an open connection keeps the test database from being
+        dropped. A worker keeps them for its next job."""
         with self._cond:
             self._runs.pop(id(run), None)
             run.wake = run.schedule = None
+            if not release or self._pid != os.getpid():
+                return
+            done = threading.Event()
+            self._releases.append(done)
+            self._poked = True
+            self._cond.notify()
+        done.wait(10.0)
 
     def wake(self) -> None:
         """A run has progress due: flush it now rather than at the next tick."""
@@ -86,6 +100,14 @@ class Ticker:
                 except Exception:
                     logger.exception("progress or heartbeat of job %s failed", run.job.pk)
                     close_old_connections()
+            with self._cond:
+                releases, self._releases = self._releases, []
+                idle = not self._runs
+            if releases:
+                if idle:
+                    connections.close_all()  # this thread's own
+                for done in releases:
+                    done.set()
 
 
 ticker = Ticker()
