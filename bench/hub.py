@@ -92,10 +92,11 @@ async def run_all(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
                                                                 else 300)
             out[name] = {}
             user = next(users)  # a fresh topic / group per scenario: no state carried over
-            # The bare-ASGI floor only matters for memory: what any app on this server pays.
+            # The bare-ASGI floor: what any app on this server pays for memory, and for the
+            # hop a plain Redis PUBLISH → bare ASGI app (bench/floor.py), in the same run.
             # Connect storms: one session per socket, the hub against the bare app.
-            targets = {"idle": (*TARGETS, "floor"), "idle_hold": ("hub",),
-                       "connect": ("floor", "hub")}.get(name, TARGETS)
+            targets = {"idle": (*TARGETS, "floor"), "latency": (*TARGETS, "floor"),
+                       "idle_hold": ("hub",), "connect": ("floor", "hub")}.get(name, TARGETS)
             # Latency is wall-clock: repeat it, alternating targets, and keep the median run
             # values, so one burst of load from elsewhere on the machine does not decide it.
             reps = args.latency_runs if name == "latency" else 1
@@ -196,10 +197,17 @@ def table(result: dict[str, Any]) -> list[dict[str, Any]]:
     if "latency" in s:
         for pct, limit in (("50", 1.0), ("99", 3.0)):
             hub = get("latency", "hub", "hop_ms", pct)
+            # Issue 16: ≤ the absolute goal, or within 1.5 times a plain PUBLISH → bare ASGI
+            # app hop measured in the same run (the floor on this machine, now).
+            floor = get("latency", "floor", "hop_ms", pct)
+            ratio = hub / floor if hub is not None and floor else None
             rows.append({"measure": f"publish → client p{pct}",
                          "naive": _fmt(get("latency", "naive", "hop_ms", pct), " ms"),
-                         "hub": _fmt(hub, " ms"), "target": f"≤ {limit} ms",
-                         "met": hub is not None and hub <= limit})
+                         "hub": _fmt(hub, " ms") + (f" ({ratio:.2f}× floor)" if ratio else ""),
+                         "target": f"≤ {limit} ms or ≤ 1.5× floor"
+                                   + (f" ({floor:.3g} ms)" if floor else ""),
+                         "met": hub is not None and (hub <= limit
+                                                     or (ratio is not None and ratio <= 1.5))})
     if "idle" in s:
         i = s["idle"]["hub"]
         floor = get("idle", "floor", "bytes_per_socket")

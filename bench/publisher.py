@@ -1,6 +1,6 @@
 """The publishing side of the bench, as its own process (like a Celery worker would be).
 
-``python -m bench.publisher hub|naive --user ID`` prints ``ready``, then reads one JSON
+``python -m bench.publisher hub|naive|floor --user ID`` prints ``ready``, then reads one JSON
 command per line from stdin, ``{"count": N, "interval": S, "start": K}``, publishes
 events ``n = K .. K+N-1`` (one every ``interval`` seconds on a fixed schedule, or as
 fast as it can with 0) and answers one JSON line with how long the send loop took.
@@ -43,6 +43,22 @@ def naive_publisher(user_id: int) -> Callable[[dict[str, Any]], None]:
     return send
 
 
+def floor_publisher(user_id: int) -> Callable[[dict[str, Any]], None]:
+    """A plain Redis ``PUBLISH`` of the payload to the bare ASGI app (bench/floor.py)."""
+    import os
+
+    import redis
+
+    from bench.floor import HOP_CHANNEL
+
+    client = redis.Redis.from_url(os.environ["NAIVE_REDIS_URL"])
+
+    def send(payload: dict[str, Any]) -> None:
+        client.publish(HOP_CHANNEL, json.dumps(payload))
+
+    return send
+
+
 def run(send: Callable[[dict[str, Any]], None], count: int, interval: float, start: int,
         ) -> dict[str, Any]:
     began = time.monotonic()
@@ -60,10 +76,11 @@ def run(send: Callable[[dict[str, Any]], None], count: int, interval: float, sta
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.publisher")
-    parser.add_argument("target", choices=["hub", "naive"])
+    parser.add_argument("target", choices=["hub", "naive", "floor"])
     parser.add_argument("--user", type=int, required=True)
     args = parser.parse_args()
-    send = (hub_publisher if args.target == "hub" else naive_publisher)(args.user)
+    makers = {"hub": hub_publisher, "naive": naive_publisher, "floor": floor_publisher}
+    send = makers[args.target](args.user)
     send({"n": -1, "t": time.monotonic_ns()})  # warm the connection (clients ignore n < 0)
     print("ready", flush=True)
     for line in sys.stdin:

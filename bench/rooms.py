@@ -125,7 +125,7 @@ class RedisTap:
 
         self.client = redis.asyncio.Redis.from_url(env.redis.url)
         self.pubsub = self.client.pubsub()
-        self.channel = f"{env.hub_env['TASKSTREAM_KEY_PREFIX']}ch:room:{ROOM}"
+        self.channel = f"{env.hub_env['TASKSTREAM_KEY_PREFIX']}ch:{{room:{ROOM}}}"
         self.at: dict[int, int] = {}  # message number -> ns it left Redis
         self.sent: dict[int, int] = {}
         self.task: asyncio.Task[None] | None = None

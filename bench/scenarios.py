@@ -30,8 +30,7 @@ class Config:
 async def running(target: str, env: Env, cfg: Config, user: int,
                   ) -> AsyncIterator[tuple[Server, Publisher]]:
     publisher = Publisher(target, user, env)
-    if target != "floor":  # the bare ASGI app has nothing to publish to
-        await publisher.spawn()
+    await publisher.spawn()  # for the bare ASGI app: a plain PUBLISH (bench/floor.py)
     server = Server(target, env, cfg.server_cpu, cfg.log_dir)
     mark = server.log_mark()
     try:
@@ -296,7 +295,7 @@ class RedisTap:
         client = redis.asyncio.Redis.from_url(env.redis.url)
         pubsub = client.pubsub()
         prefix = env.hub_env["TASKSTREAM_KEY_PREFIX"]
-        await pubsub.subscribe(f"{prefix}ch:user:{user}")
+        await pubsub.subscribe(f"{prefix}ch:{{user:{user}}}")
         return cls(client, pubsub)
 
     async def _read(self) -> None:

@@ -156,7 +156,9 @@ except ValueError as exc:
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
 # Pipelines' chords count their finished chunks in the result backend (Redis); other
 # tasks store no results.
-CELERY_RESULT_BACKEND = REDIS_URL or None
+# (Celery's Redis backend has no Cluster mode: with a redis+cluster:// hub, name another.)
+CELERY_RESULT_BACKEND = (os.environ.get("CELERY_RESULT_BACKEND")
+                         or (REDIS_URL if "+cluster" not in REDIS_URL else "")) or None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True

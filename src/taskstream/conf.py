@@ -134,7 +134,8 @@ class Relation:
 
 
 def _redis_url(value: str) -> bool:
-    return urlsplit(value).scheme in ("redis", "rediss", "unix")
+    return urlsplit(value).scheme in ("redis", "rediss", "unix", "redis+cluster",
+                                      "rediss+cluster")
 
 
 def _origins(value: list[Any]) -> bool:
@@ -151,11 +152,14 @@ class TaskstreamSettings:
 
     # -- hub --------------------------------------------------------------------------------
     REDIS_URL = Setting(str, None, "Redis that holds the hub's event log and carries live "
-                        "fan-out", app="hub", check="E001", required=True,
-                        rule="a redis://, rediss:// or unix:// URL", valid=_redis_url,
-                        invalid="http://x")
+                        "fan-out; `redis+cluster://host:port` (or `rediss+cluster://`) for a "
+                        "Redis Cluster, any node as the seed", app="hub", check="E001",
+                        required=True, rule="a redis://, rediss://, unix://, redis+cluster:// "
+                        "or rediss+cluster:// URL", valid=_redis_url, invalid="http://x")
     KEY_PREFIX = Setting(str, "ts:", "prefix of every Redis key and channel (share a Redis "
-                         "between sites safely)", app="hub", check="E015")
+                         "between sites safely)", app="hub", check="E015",
+                         rule="a string without braces (topics are the keys' hash tags)",
+                         valid=lambda v: "{" not in v and "}" not in v, invalid="ts{1}:")
     ALLOWED_ORIGINS = Setting(list, [], "origins allowed to open `/ws/` besides the page's own "
                               '(`"https://app.example.com"`, or `"*"`)', app="hub",
                               check="E002", rule='a list of "scheme://host[:port]"',

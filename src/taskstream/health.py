@@ -27,6 +27,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from redis.cluster import RedisCluster
 
 # Seconds each readiness check may take before it counts as failed.
 CHECK_TIMEOUT = 3.0
@@ -56,7 +57,15 @@ def check_redis(url: str | None = None, *, timeout: float = CHECK_TIMEOUT) -> No
         from taskstream.conf import conf
 
         url = conf.REDIS_URL
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    from taskstream.hub.redis import is_cluster, plain_url
+
+    client: Any
+    if is_cluster(url):  # a Cluster: the seed node answers, and every slot has a primary
+        client = RedisCluster.from_url(plain_url(url), socket_connect_timeout=timeout,
+                                       socket_timeout=timeout)
+    else:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout,
+                                      socket_timeout=timeout)
     try:
         client.ping()
     finally:

@@ -1,9 +1,10 @@
 """Throttles for sign-in and sign-up: sliding windows in Redis, shared by every process.
 
 Why not django-axes: the hub's Redis is already there and shared by every server process,
-the same sliding-window script already limits chat messages, and axes would add models,
-a migration, a middleware and a lockout table for what is one Lua call per attempt; it
-also has nothing for sign-up. Use it with any login view (the admin's included):
+the same sliding-window limiter (``taskstream.window``) already limits chat messages, and
+axes would add models, a migration, a middleware and a lockout table for what is one Lua
+call per attempt; it also has nothing for sign-up. Use it with any login view (the
+admin's included):
 
 * ``AUTHENTICATION_BACKENDS = ["taskstream.throttle.ThrottleBackend"]`` in place of
   Django's ``ModelBackend`` (it is one, with the throttles in front; put other backends
@@ -21,8 +22,6 @@ Keys hold a hash of the username or address, never the value itself.
 from __future__ import annotations
 
 import hashlib
-import secrets
-import time
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
@@ -32,24 +31,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from taskstream.conf import conf
-from taskstream.hub.redis import script, sync_client
-
-# Sliding log: one sorted-set entry per counted attempt, scored by its time (ms).
-# ARGV[4] empty: only look. Returns {1, 0} when under the limit, {0, ms until a slot frees}.
-_WINDOW_LUA = """
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, math.ceil(tonumber(oldest[2]) + window - now)}
-end
-if ARGV[4] ~= '' then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window))
-end
-return {1, 0}
-"""
+from taskstream.window import window_take
 
 
 def _key(kind: str, value: str) -> str:
@@ -59,12 +41,7 @@ def _key(kind: str, value: str) -> str:
 
 def _window(kind: str, value: str, limit: int, *, take: bool) -> float:
     """Seconds until ``kind``/``value`` may act again (0.0: now); ``take`` counts this act."""
-    now_ms = time.time() * 1000
-    member = f"{now_ms}:{secrets.token_hex(4)}" if take else ""
-    allowed, wait_ms = script(sync_client(), _WINDOW_LUA)(
-        keys=[_key(kind, value)],
-        args=[now_ms, conf.ACCOUNT_THROTTLE_WINDOW * 1000, limit, member])
-    return 0.0 if int(allowed) else int(wait_ms) / 1000
+    return window_take(_key(kind, value), limit, conf.ACCOUNT_THROTTLE_WINDOW, take=take)
 
 
 def client_address(request: HttpRequest | None) -> str:

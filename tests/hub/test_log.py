@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -44,10 +46,29 @@ def test_trimmed_history_is_a_gap_but_recent_cursors_are_not():
     assert not recent.gap and len(recent.events) == 4
 
 
+def test_a_busy_topic_drops_events_older_than_log_max_age():
+    topic = "user:908"
+    with override_settings(TASKSTREAM={**settings.TASKSTREAM, "LOG_MAX_AGE": 2}):
+        # More than one stream node (100 entries): trimming by age drops whole nodes.
+        burst = [publish(topic, "tick", {"n": n}) for n in range(150)]
+        burst_end = int(str(burst[-1]).split("-")[1])
+        latest = burst_end
+        # Keep the topic busy (each publish renews the log's 2 s life) until its clock is
+        # past the burst's age limit plus the once-a-second trim interval.
+        while latest < burst_end + 3500:
+            time.sleep(0.1)
+            latest = int(str(publish(topic, "tick", {"n": -1})).split("-")[1])
+        entries = sync_client().xrange(keys.log_key(topic))
+    oldest_ms = int(entries[0][0].split(b"-")[0])
+    assert oldest_ms > int(str(burst[0]).split("-")[1])  # the burst's first node is gone
+    assert read(topic, burst[0]).gap
+
+
 def test_wiped_log_is_a_gap():
     cursor = publish("user:904", "tick", {})
     client = sync_client()
-    client.delete(keys.epoch_key(), keys.log_key("user:904"))  # what a restart without disk does
+    # What a restart without disk does:
+    client.delete(keys.head_key("user:904"), keys.log_key("user:904"))
     assert read("user:904", cursor).gap
 
 

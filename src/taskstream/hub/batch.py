@@ -41,20 +41,33 @@ def publish_calls(calls: Sequence[PublishCall], *, client: Redis | None = None) 
         raise HubUsageError("batched publishing blocks; call it from sync code")
     if client is None:
         client = sync_client()
+    replies: list[Any] = [None] * len(calls)
+    todo = list(range(len(calls)))
     for attempt in range(2):
         sha = client.__dict__.get(_SHA_ATTR)
         if sha is None or attempt:
             sha = client.__dict__[_SHA_ATTR] = client.script_load(log.PUBLISH_LUA)
         pipe = client.pipeline(transaction=False)
-        for script_keys, args in calls:
-            pipe.evalsha(sha, len(script_keys), *script_keys, *args)
-        try:
-            replies = pipe.execute()
-        except NoScriptError:
-            if attempt:
-                raise
-            continue  # Redis restarted or flushed its scripts: load again, once
-        return [f"{_text(epoch)}-{_text(sid)}" for epoch, sid in replies]
+        for i in todo:
+            script_keys, args = calls[i]
+            # execute_command: redis-py's cluster pipeline routes EVALSHA by its keys' slot
+            # but blocks the evalsha() helper.
+            pipe.execute_command("EVALSHA", sha, len(script_keys), *script_keys, *args)
+        missing = []
+        for i, reply in zip(todo, pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(reply, NoScriptError) and not attempt:
+                # Redis restarted or flushed its scripts (on a Cluster: the node that now
+                # owns a slot never loaded it): load it again, once, and rerun exactly the
+                # calls that did not run. A node refuses all of its calls alike, so each
+                # topic's events still run in order.
+                missing.append(i)
+            elif isinstance(reply, Exception):
+                raise reply
+            else:
+                replies[i] = reply
+        if not missing:
+            return [f"{_text(epoch)}-{_text(sid)}" for epoch, sid in replies]
+        todo = missing
     raise AssertionError("unreachable")
 
 

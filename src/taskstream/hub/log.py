@@ -3,7 +3,8 @@
 One stream per topic holds the last ``LOG_MAXLEN`` events of the last ``LOG_MAX_AGE``
 seconds. Publishing is one Lua step (XADD + trim + PUBLISH), so an event is in the
 log before any socket can see it live, and the live frame is serialized once, in Redis.
-The epoch key changes when Redis loses its data, which turns old cursors into ``gap``.
+Each topic's epoch (in its head key) changes when Redis loses the topic's data, which
+turns old cursors into ``gap``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,20 @@ from taskstream.conf import conf
 from taskstream.hub import keys
 from taskstream.hub.cursor import Cursor, StreamId, format_sid, new_epoch, parse_sid
 from taskstream.hub.protocol import event_frame
+from taskstream.hub.redis import live_command
 
 # Each entry records the id of the entry before it ('p'), so a reader can tell whether
 # the entries after a cursor are contiguous with it: exact gap detection, without
 # keeping the cursor's own entry and on any Redis >= 6.2.
+#
+# The topic's head key (KEYS[2], ``keys.head_key``) holds "<epoch> <last id> <ms of the
+# last age trim>", written by this script with each entry and living as long as the log:
+# a publish reads one short string instead of the epoch plus the stream's last entry, and
+# trims by age (XTRIM MINID) at most once a second, timed by the new entry's own id
+# rather than a TIME call (the periodic purge trims quiet topics; MAXLEN trims on
+# every XADD). Without a head (a new topic,
+# or the head alone was lost) the script mints a new epoch, which turns every older
+# cursor of the topic into a `gap`, and takes the stream's last entry, if any, as 'p'.
 #
 # An event with a key (ARGV[9], from the outbox) is logged at most once per topic: the
 # topic's recent keys live in a sorted set (KEYS[3], scored by stream ms, the newest
@@ -27,11 +38,19 @@ from taskstream.hub.protocol import event_frame
 # got the first time instead of adding the event again. A relay that resends after a
 # crash, or a fast path racing the relay, therefore never shows a client an event twice.
 # Events without a key skip all of it (one string comparison).
+#
+# ARGV[11] is PUBLISH on a single Redis and SPUBLISH on a Redis Cluster (sharded Pub/Sub:
+# the message reaches only the shard that owns the topic's slot).
 PUBLISH_LUA = """
-local epoch = redis.call('GET', KEYS[2])
+local head = redis.call('GET', KEYS[2])
+local epoch, prev, trimmed
+if head then epoch, prev, trimmed = string.match(head, '^(%S+) (%S+) ?(%d*)$') end
 if not epoch then
   epoch = ARGV[8]
-  redis.call('SET', KEYS[2], epoch)
+  prev = '0-0'
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if #last > 0 then prev = last[1][1] end
+  head = nil
 end
 local key = ARGV[9]
 if key ~= '' then
@@ -44,12 +63,10 @@ if key ~= '' then
         if f[i] == 'k' and f[i + 1] == key then found = entry[1] end
       end
     end
+    if not head then redis.call('SET', KEYS[2], epoch .. ' ' .. prev, 'PX', ARGV[7]) end
     return {epoch, found}
   end
 end
-local prev = '0-0'
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #last > 0 then prev = last[1][1] end
 local id
 if key ~= '' then
   id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*',
@@ -58,33 +75,43 @@ else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*',
                   'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5], 'p', prev)
 end
-local now = redis.call('TIME')
-local min_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[7])
-if min_ms > 0 then
-  redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min_ms))
+local ms = tonumber(string.match(id, '^(%d+)'))
+trimmed = tonumber(trimmed) or 0
+if ms - trimmed >= 1000 then
+  local min_ms = ms - tonumber(ARGV[7])
+  if min_ms > 0 then
+    redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min_ms))
+  end
+  trimmed = ms
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('SET', KEYS[2], epoch .. ' ' .. id .. ' ' .. string.format('%.0f', trimmed),
+           'PX', ARGV[7])
 if key ~= '' then
   redis.call('ZADD', KEYS[3], string.match(id, '^(%d+)'), key)
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -1 - tonumber(ARGV[10]))
   redis.call('PEXPIRE', KEYS[3], ARGV[7])
 end
-redis.call('PUBLISH', ARGV[1], id .. ' {"type":"event","topic":' .. ARGV[2] .. ',"cursor":"'
+redis.call(ARGV[11], ARGV[1], id .. ' {"type":"event","topic":' .. ARGV[2] .. ',"cursor":"'
   .. epoch .. '-' .. id .. '","event":' .. ARGV[3] .. ',"data":' .. ARGV[4]
   .. ',"ts":"' .. ARGV[5] .. '"}')
 return {epoch, id}
 """
 
-# Returns {epoch, latest id, entries strictly after `since`} in one atomic step.
+# Returns {epoch, latest id, entries strictly after `since`} in one atomic step. Without a
+# head it writes one (the same rules as the publish script), so a cursor read from an
+# empty topic carries the epoch the topic's first event will be published under.
 READ_LUA = """
-local epoch = redis.call('GET', KEYS[2])
+local head = redis.call('GET', KEYS[2])
+local epoch, latest
+if head then epoch, latest = string.match(head, '^(%S+) (%S+)') end
 if not epoch then
   epoch = ARGV[3]
-  redis.call('SET', KEYS[2], epoch)
+  latest = '0-0'
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if #last > 0 then latest = last[1][1] end
+  redis.call('SET', KEYS[2], epoch .. ' ' .. latest, 'PX', ARGV[4])
 end
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local latest = '0-0'
-if #last > 0 then latest = last[1][1] end
 if ARGV[1] == '' then return {epoch, latest, {}} end
 return {epoch, latest, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
 """
@@ -105,16 +132,17 @@ def publish_args(topic_json: str, event_json: str, data_json: str, ts: str,
     """KEYS and ARGV of :data:`PUBLISH_LUA` for one event; ``key`` makes it idempotent."""
     telemetry.EVENTS_PUBLISHED.inc()  # every publisher (hub, batch, outbox) builds these
     return (
-        [keys.log_key(topic), keys.epoch_key(), keys.sent_keys_key(topic)],
+        [keys.log_key(topic), keys.head_key(topic), keys.sent_keys_key(topic)],
         [keys.channel(topic), topic_json, event_json, data_json, ts, conf.LOG_MAXLEN,
-         conf.LOG_MAX_AGE * 1000, new_epoch(), key, KEY_WINDOW],
+         conf.LOG_MAX_AGE * 1000, new_epoch(), key, KEY_WINDOW, live_command()],
     )
 
 
 def read_args(topic: str, since: Cursor | None) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of :data:`READ_LUA`."""
     since_sid = "" if since is None else format_sid(since.sid)
-    return ([keys.log_key(topic), keys.epoch_key()], [since_sid, replay_limit(), new_epoch()])
+    return ([keys.log_key(topic), keys.head_key(topic)],
+            [since_sid, replay_limit(), new_epoch(), conf.LOG_MAX_AGE * 1000])
 
 
 def replay_limit() -> int:

@@ -14,7 +14,7 @@ from taskstream.conf import conf
 from taskstream.exceptions import EventTooLarge, HubUsageError, InvalidTopic
 from taskstream.hub import keys, log
 from taskstream.hub.protocol import EVENT_RE, MAX_EVENT_LEN, MAX_TOPIC_LEN, TOPIC_RE, event_frame
-from taskstream.hub.redis import async_client, script, sync_client
+from taskstream.hub.redis import async_client, live_publish, script, sync_client
 
 
 def encode_event(topic: str, event: str,
@@ -63,7 +63,7 @@ def publish(topic: str, event: str, data: Mapping[str, Any] | None = None, *,
     client = sync_client()
     if ephemeral:
         message = _ephemeral_message(topic_json, event_json, data_json, ts)
-        client.publish(keys.channel(topic), message)
+        live_publish(client, keys.channel(topic), message)
         return None
     script_keys, args = log.publish_args(topic_json, event_json, data_json, ts, topic)
     epoch, sid = script(client, log.PUBLISH_LUA)(keys=script_keys, args=args)
@@ -92,8 +92,8 @@ async def _apublish(topic: str, encoded: tuple[str, str, str, str], ephemeral: b
     topic_json, event_json, data_json, ts = encoded
     client = async_client()
     if ephemeral:
-        await client.publish(keys.channel(topic),
-                             _ephemeral_message(topic_json, event_json, data_json, ts))
+        await live_publish(client, keys.channel(topic),
+                           _ephemeral_message(topic_json, event_json, data_json, ts))
         return None
     script_keys, args = log.publish_args(topic_json, event_json, data_json, ts, topic, key)
     epoch, sid = await script(client, log.PUBLISH_LUA)(keys=script_keys, args=args)

@@ -3,6 +3,12 @@
 Sync code (views, Celery tasks, the shell) shares one connection pool, so a task
 never opens a connection per call and never spins an event loop. Async clients
 are bound to the loop that created them, as redis-py's asyncio pools must be.
+
+``REDIS_URL`` = ``redis+cluster://host:port`` (or ``rediss+cluster://``) selects a Redis
+Cluster: the clients are then redis-py's ``RedisCluster`` (sync and async), which route
+each command and script to the node owning its keys' slot and follow MOVED/ASK and
+failovers. They offer the same command methods as ``Redis``, so callers do not care
+which one they hold; live fan-out is the exception (sharded Pub/Sub, see ``fanout``).
 """
 
 from __future__ import annotations
@@ -11,10 +17,13 @@ import asyncio
 import functools
 import threading
 import weakref
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript, Script
@@ -36,6 +45,42 @@ _quick_client: redis.Redis | None = None
 _quick_url: str | None = None
 
 
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def is_cluster(url: str | None = None) -> bool:
+    """True when ``url`` (default ``REDIS_URL``) names a Redis Cluster."""
+    return urlsplit(url if url is not None else conf.REDIS_URL).scheme in _CLUSTER_SCHEMES
+
+
+def plain_url(url: str) -> str:
+    """``url`` with ``redis+cluster`` spelled ``redis`` (what redis-py parses)."""
+    scheme, sep, rest = url.partition("://")
+    return _CLUSTER_SCHEMES.get(scheme, scheme) + sep + rest
+
+
+def live_command() -> str:
+    """The command that delivers a topic's live frames: sharded ``SPUBLISH`` on a Cluster,
+    so a message goes to the shard owning the topic only, ``PUBLISH`` on a single Redis
+    (any Redis >= 6.2)."""
+    return "SPUBLISH" if is_cluster() else "PUBLISH"
+
+
+def live_publish(client: Any, channel: str, message: str) -> Any:
+    """Publish ``message`` on a fan-out channel with :func:`live_command` (awaitable with an
+    async client): what the log script does, for messages that skip the log."""
+    if is_cluster():
+        return client.spublish(channel, message)
+    return client.publish(channel, message)
+
+
+def _sync(url: str, **options: Any) -> redis.Redis:
+    if is_cluster(url):
+        # RedisCluster has the same command methods as Redis; typed as one for callers.
+        return cast(redis.Redis, redis.cluster.RedisCluster.from_url(plain_url(url), **options))
+    return redis.Redis.from_url(url, **options)
+
+
 def sync_client() -> redis.Redis:
     """The process-wide pooled sync client (fork-safe: redis-py resets pools after fork)."""
     global _sync_client, _sync_url
@@ -43,7 +88,7 @@ def sync_client() -> redis.Redis:
     if _sync_client is None or _sync_url != url:
         with _sync_lock:
             if _sync_client is None or _sync_url != url:
-                _sync_client = redis.Redis.from_url(
+                _sync_client = _sync(
                     url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=5,
                     socket_keepalive=True, health_check_interval=30,
                 )
@@ -63,7 +108,7 @@ def quick_client() -> redis.Redis:
     if _quick_client is None or _quick_url != url:
         with _sync_lock:
             if _quick_client is None or _quick_url != url:
-                _quick_client = redis.Redis.from_url(
+                _quick_client = _sync(
                     url, socket_timeout=QUICK_TIMEOUT, socket_connect_timeout=QUICK_TIMEOUT,
                     socket_keepalive=True, health_check_interval=30,
                     retry=SyncRetry(NoBackoff(), 0),
@@ -78,14 +123,19 @@ def async_client() -> redis.asyncio.Redis:
     url = conf.REDIS_URL
     entry = _async_clients.get(loop)
     if entry is None or entry[0] != url:
-        client = redis.asyncio.Redis.from_url(
-            url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=5,
-            socket_keepalive=True, health_check_interval=30,
-        )
+        options: dict[str, Any] = {"socket_timeout": COMMAND_TIMEOUT, "socket_connect_timeout": 5,
+                                   "socket_keepalive": True, "health_check_interval": 30}
+        if is_cluster(url):
+            client: Any = redis.asyncio.cluster.RedisCluster.from_url(plain_url(url), **options)
+        else:
+            client = redis.asyncio.Redis.from_url(url, **options)
         _async_clients[loop] = (url, client)
         return client
     cached: redis.asyncio.Redis = entry[1]
     return cached
+
+
+_ASYNC = (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)
 
 
 @functools.cache
@@ -102,19 +152,20 @@ def script(client: Any, lua: str) -> Any:
     """``lua`` as a redis-py Script run by ``client``: ``script(c, LUA)(keys=..., args=...)``
     (awaitable with an async client)."""
     sync_script, async_script = _scripts(lua)
-    chosen = async_script if isinstance(client, redis.asyncio.Redis) else sync_script
+    chosen = async_script if isinstance(client, _ASYNC) else sync_script
     return functools.partial(chosen, client=client)
 
 
-def pubsub_client() -> redis.asyncio.Redis:
-    """A dedicated async client for one long-lived Pub/Sub connection.
+def pubsub_client(url: str | None = None) -> redis.asyncio.Redis:
+    """A dedicated async client for one long-lived Pub/Sub connection (to ``url``, by
+    default ``REDIS_URL``; on a Cluster the fan-out opens one per node it listens to).
 
     ``socket_timeout=None``: a subscriber waits for messages indefinitely. redis-py 8's
     default 5 s read timeout is what kills idle naive Channels sockets every 5 s;
     dead connections are found by TCP keepalive and the health-check PING instead.
     """
     return redis.asyncio.Redis.from_url(
-        conf.REDIS_URL, socket_timeout=None, socket_connect_timeout=5, socket_keepalive=True,
+        url or conf.REDIS_URL, socket_timeout=None, socket_connect_timeout=5, socket_keepalive=True,
         health_check_interval=30, decode_responses=True,
         # No silent reconnect inside redis-py: the fan-out must see every reconnect,
         # because events published meanwhile have to be replayed from the log.

@@ -30,7 +30,7 @@ from taskstream.hub import keys
 from taskstream.hub.cursor import StreamId
 from taskstream.hub.database import db_call
 from taskstream.hub.log import EPHEMERAL_MARK
-from taskstream.hub.redis import async_client, sync_client
+from taskstream.hub.redis import async_client, live_publish, sync_client
 from taskstream.hub.sessions import forget_all, forget_session, forget_user, session_hash
 
 logger = logging.getLogger("taskstream.hub")
@@ -65,7 +65,7 @@ def _send(message: dict[str, Any], *, remember: str | None = None) -> None:
             client = sync_client()
             if remember:  # tokens of this session are refused for as long as they live
                 client.set(_revoked_key(remember), "1", ex=max(1, conf.TOKEN_MAX_AGE))
-            client.publish(channel, payload)
+            live_publish(client, channel, payload)
         except Exception:
             logger.exception("hub: could not send a revocation (%s)", message.get("op"))
         return
@@ -77,7 +77,7 @@ async def _asend(channel: str, payload: str, remember: str | None) -> None:
     client = async_client()
     if remember:
         await client.set(_revoked_key(remember), "1", ex=max(1, conf.TOKEN_MAX_AGE))
-    await client.publish(channel, payload)
+    await live_publish(client, channel, payload)
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
