@@ -368,13 +368,7 @@ async def close_loop_resources() -> None:
             task.cancel()
     hub_fanout = fanout._fanouts.pop(loop, None)
     if hub_fanout is not None:
-        reader = hub_fanout._reader
-        hub_fanout._reader = None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
-        await hub_fanout._close()
+        await hub_fanout.aclose()
     entry = redis._async_clients.pop(loop, None)
     if entry is not None:
         with contextlib.suppress(Exception):

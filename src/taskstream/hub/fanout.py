@@ -262,6 +262,24 @@ class Fanout:
                     line.topics.discard(topic)
                     self._orphan([topic])
 
+    async def aclose(self) -> None:
+        """Stop every reader and the repair task and close the connections (a test's loop
+        is about to end; a server process just exits)."""
+        tasks = [line.reader for line in self._lines.values() if line.reader is not None]
+        if self._repairer is not None:
+            tasks.append(self._repairer)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        lines, self._lines = list(self._lines.values()), {}
+        self._line_of.clear()
+        self._orphans.clear()
+        self._repairer = None
+        for line in lines:
+            await line.close()
+
     async def ready(self, topic: str) -> None:
         """Wait until ``topic``'s channel subscription is confirmed."""
         pending = self._pending.get(topic)
