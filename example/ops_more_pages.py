@@ -141,7 +141,8 @@ def periodic(request: HttpRequest) -> HttpResponse:
 
 
 def _next_run(name: str, now: Any) -> Any:
-    """When beat sends the schedule next: its schedule's estimate from the last run."""
+    """When beat sends the schedule next: its schedule's estimate from the last run (in the
+    past when the run is overdue)."""
     from django_celery_beat.models import PeriodicTask
 
     entry = PeriodicTask.objects.filter(name=name).first()
@@ -153,4 +154,4 @@ def _next_run(name: str, now: Any) -> Any:
         remaining: timedelta = entry.schedule.remaining_estimate(entry.last_run_at or now)
     except Exception:  # a schedule beat itself could not use; the page shows a dash
         return None
-    return now + max(remaining, timedelta(0))
+    return now + remaining

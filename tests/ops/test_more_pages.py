@@ -212,8 +212,18 @@ def test_periodic_page_shows_last_and_next_run_history_and_missed(staff):
                                outcome="failed", error="ZeroDivisionError: boom",
                                hostname="w1@host")
     MissedRun.objects.create(name="digest", due_at=last - timedelta(minutes=5))
+    hourly = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
+    long_ago = timezone.now() - timedelta(hours=3)
+    PeriodicTask.objects.create(name="nightly", task="demo.noop", interval=hourly,
+                                last_run_at=long_ago)
     page = staff.get("/ops/periodic/").content.decode()
-    section = page[page.index('data-schedule="digest"'):]
+    nightly = page[page.index('data-schedule="nightly"'):]  # after digest: by name
+    due = dict(re.findall(r'data-field="(next)"><time datetime="([^"]+)"', nightly))["next"]
+    # Overdue: beat's due time (an hour after the last run), not "now".
+    assert abs(datetime.fromisoformat(due) - (long_ago + timedelta(hours=1))) < timedelta(
+        seconds=5)
+    assert "(overdue)" in nightly
+    section = page[page.index('data-schedule="digest"'):page.index('data-schedule="nightly"')]
     assert "ZeroDivisionError: boom" in section and "0.250 s" in section
     shown = dict(re.findall(r'data-field="(last|next)"><time datetime="([^"]+)"', section))
     assert datetime.fromisoformat(shown["last"]) == last
