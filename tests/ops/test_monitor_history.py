@@ -131,3 +131,13 @@ def test_a_flush_adds_to_the_minute_another_flush_wrote():
     minute = TaskMinute.objects.get()
     assert (minute.failed, minute.succeeded, minute.runtime_total) == (2, 1, 2.0)
     assert TaskEvent.objects.get(task_id="a").detail == "ValueError('x')"
+
+
+def test_two_monitors_hearing_one_new_worker_keep_one_row():
+    first, second = History(), History()
+    at = datetime.now(UTC).timestamp()
+    for history in (first, second):
+        history.add({"type": "worker-heartbeat", "hostname": "celery@twice", "timestamp": at,
+                     "freq": 2.0, "active": 1, "processed": 3})
+        history.flush()  # the second's INSERT would break the unique hostname
+    assert list(WorkerRecord.objects.values_list("hostname", "active")) == [("celery@twice", 1)]

@@ -204,6 +204,9 @@ class History:
             for minute, row in minutes.items():
                 self._add_minute(datetime.fromtimestamp(minute * 60, UTC), row)
             for worker in dirty:
+                if worker.pk is None:  # another monitor may have written it meanwhile
+                    worker.pk = (WorkerRecord.objects.filter(hostname=worker.hostname)
+                                 .values_list("pk", flat=True).first())
                 worker.save()
         for _ in range(len(events)):
             self._events.popleft()
