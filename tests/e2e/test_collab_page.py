@@ -31,6 +31,7 @@ pytestmark = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 # Generous: a loaded machine, and a reconnect after the network comes back.
 CONVERGE = 30_000
+NO_DOCS = "No documents yet: start one."
 
 RECORD_VIOLATIONS = """
 window.__csp = [];
@@ -66,7 +67,13 @@ async def person(new_context: Any, login: Any, user: Any, **options: Any) -> Pag
 
 async def open_doc(page: Page, site: ServerProcess, doc_id: str) -> None:
     await page.goto(f"{site.http_url}/docs/{doc_id}/")
-    await expect(page.locator("#doc-status")).to_have_attribute("data-status", "saved")
+    await status(page, "saved")
+
+
+async def status(page: Page, value: str) -> None:
+    """Wait for the page's saved / syncing / offline indicator to say ``value``."""
+    await expect(page.locator("#doc-status")).to_have_attribute("data-status", value,
+                                                                timeout=CONVERGE)
 
 
 def editor(page: Page) -> Any:
@@ -102,27 +109,27 @@ async def test_create_share_and_type_together(make_user, login, new_context, liv
 
     # Alice starts a document from the list and shares it with Bob from its page.
     await a.goto(f"{live_site.http_url}/docs/")
-    await expect(a.locator("#docs-status")).to_have_text("No documents yet: start one.")
+    await expect(a.locator("#docs-status")).to_have_text(NO_DOCS, timeout=CONVERGE)
     await a.get_by_label("Title").fill("Plan <b>draft</b>")
     await a.get_by_role("button", name="Create").click()
-    await a.wait_for_url("**/docs/*/")
+    await a.wait_for_url("**/docs/*/", timeout=CONVERGE)
     doc_url = a.url
-    await expect(a.locator("#doc-title")).to_have_text("Plan <b>draft</b>")
-    await expect(a.locator("#doc-status")).to_have_attribute("data-status", "saved")
+    await expect(a.locator("#doc-title")).to_have_text("Plan <b>draft</b>", timeout=CONVERGE)
+    await status(a, "saved")
     await a.get_by_label("User").fill("bob")
     await a.get_by_label("Role").select_option("editor")
     await a.get_by_role("button", name="Share").click()
-    await expect(a.locator("#members li")).to_have_text(["alice (owner)",
-                                                         "bob (can edit)Remove"])
+    await expect(a.locator("#members li")).to_have_text(
+        ["alice (owner)", "bob (can edit)Remove"], timeout=CONVERGE)
 
     await editor(a).click()
     await a.keyboard.type("middle")
-    await expect(a.locator("#doc-status")).to_have_attribute("data-status", "saved")
+    await status(a, "saved")
     await b.goto(f"{live_site.http_url}/docs/")
     await b.get_by_role("link", name="Plan <b>draft</b>").click()
-    await expect(b.locator("#doc-status")).to_have_attribute("data-status", "saved")
+    await status(b, "saved")
     await same_text([a, b], "middle")
-    await expect(b.locator("#peers li")).to_have_text(["bob (you)", "alice"])
+    await expect(b.locator("#peers li")).to_have_text(["bob (you)", "alice"], timeout=CONVERGE)
 
     # Both type at once: Alice at the start, Bob at the end.
     await editor(a).click()
@@ -132,14 +139,14 @@ async def test_create_share_and_type_together(make_user, login, new_context, liv
     await asyncio.gather(a.keyboard.type("alice was here, "), b.keyboard.type(", and bob too"))
     await same_text([a, b], "alice was here, middle, and bob too")
     for page in (a, b):
-        await expect(page.locator("#doc-status")).to_have_attribute("data-status", "saved")
+        await status(page, "saved")
     # Each sees the other's cursor with their name.
-    await expect(a.locator("#editor .cm-ySelectionInfo")).to_have_text("bob")
-    await expect(b.locator("#editor .cm-ySelectionInfo")).to_have_text("alice")
+    await expect(a.locator("#editor .cm-ySelectionInfo")).to_have_text("bob", timeout=CONVERGE)
+    await expect(b.locator("#editor .cm-ySelectionInfo")).to_have_text("alice", timeout=CONVERGE)
 
     # It was stored: a fresh page gets the same text over HTTP.
     await b.goto(doc_url)
-    await expect(b.locator("#doc-status")).to_have_attribute("data-status", "saved")
+    await status(b, "saved")
     assert await text_of(b) == "alice was here, middle, and bob too"
     for page in (a, b):
         assert await page.evaluate("window.__csp") == []
@@ -159,24 +166,23 @@ async def test_offline_edits_merge_when_the_network_is_back(make_user, login, ne
     await same_text([a, b], "shared line")
 
     await b.context.set_offline(True)
-    await expect(b.locator("#doc-status")).to_have_attribute("data-status", "offline")
+    await status(b, "offline")
     await editor(b).click()
     await b.keyboard.press("Control+End")
     await b.keyboard.type(" +bob offline")
     await editor(a).click()
     await a.keyboard.press("Control+Home")
     await a.keyboard.type("alice online+ ")
-    await expect(a.locator("#doc-status")).to_have_attribute("data-status", "saved")
+    await status(a, "saved")
     await asyncio.sleep(5)  # the scenario: five seconds away (nothing waits on it)
     assert await text_of(a) == "alice online+ shared line"
     assert await text_of(b) == "shared line +bob offline"
-    await expect(b.locator("#doc-status")).to_have_attribute("data-status", "offline")
+    await status(b, "offline")
 
     await b.context.set_offline(False)
     await same_text([a, b], "alice online+ shared line +bob offline")
     for page in (a, b):
-        await expect(page.locator("#doc-status")).to_have_attribute("data-status", "saved",
-                                                                    timeout=CONVERGE)
+        await status(page, "saved")
     # Stored, not just passed between the two pages.
     fresh = await person(new_context, login, alice)
     await open_doc(fresh, live_site, doc_id)
@@ -206,17 +212,17 @@ async def test_a_gap_resyncs_over_http_and_keeps_the_offline_edits(make_user, lo
     await same_text([a, b], "one")
 
     await b.context.set_offline(True)
-    await expect(b.locator("#doc-status")).to_have_attribute("data-status", "offline")
+    await status(b, "offline")
     await editor(b).click()
     await b.keyboard.press("Control+End")
     await b.keyboard.type(" three")
     await editor(a).click()
     await a.keyboard.press("Control+End")
     await a.keyboard.type(" two")
-    await expect(a.locator("#doc-status")).to_have_attribute("data-status", "saved")
+    await status(a, "saved")
     await sync_to_async(_lose_the_log)(doc_id)
     await a.keyboard.type("!")  # the first event of the new log: Bob's cursor is not before it
-    await expect(a.locator("#doc-status")).to_have_attribute("data-status", "saved")
+    await status(a, "saved")
 
     assert await b.evaluate("window.taskstreamDoc.resyncs") == 0
     await b.context.set_offline(False)
@@ -225,8 +231,7 @@ async def test_a_gap_resyncs_over_http_and_keeps_the_offline_edits(make_user, lo
     assert text in ("one two! three", "one three two!"), text
     assert await b.evaluate("window.taskstreamDoc.resyncs") >= 1
     for page in (a, b):
-        await expect(page.locator("#doc-status")).to_have_attribute("data-status", "saved",
-                                                                    timeout=CONVERGE)
+        await status(page, "saved")
     fresh = await person(new_context, login, bob)
     await open_doc(fresh, live_site, doc_id)
     assert await text_of(fresh) == text
@@ -240,17 +245,17 @@ async def test_a_viewer_reads_along_but_cannot_edit(make_user, login, new_contex
     c = await person(new_context, login, carol)
     await open_doc(a, live_site, doc_id)
     await open_doc(c, live_site, doc_id)
-    await expect(c.locator("#doc-role")).to_have_text("read only")
-    await expect(c.locator("#doc-readonly")).to_be_visible()
-    await expect(c.locator("#share")).to_be_hidden()
-    await expect(editor(c)).to_have_attribute("contenteditable", "false")
+    await expect(c.locator("#doc-role")).to_have_text("read only", timeout=CONVERGE)
+    await expect(c.locator("#doc-readonly")).to_be_visible(timeout=CONVERGE)
+    await expect(c.locator("#share")).to_be_hidden(timeout=CONVERGE)
+    await expect(editor(c)).to_have_attribute("contenteditable", "false", timeout=CONVERGE)
 
     await editor(a).click()
     await a.keyboard.type("by alice")
     await same_text([a, c], "by alice")
     # A viewer is present (awareness) though it cannot write: each sees the other.
-    await expect(c.locator("#peers li")).to_have_text(["carol (you)", "alice"])
-    await expect(a.locator("#peers li")).to_have_text(["alice (you)", "carol"])
+    await expect(c.locator("#peers li")).to_have_text(["carol (you)", "alice"], timeout=CONVERGE)
+    await expect(a.locator("#peers li")).to_have_text(["alice (you)", "carol"], timeout=CONVERGE)
     await editor(c).click()
     await c.keyboard.type("carol was here")
     await c.keyboard.press("Backspace")
@@ -272,7 +277,7 @@ async def test_a_viewer_reads_along_but_cannot_edit(make_user, login, new_contex
     }""", f"doc:{doc_id}")
     assert code == "forbidden"
     await a.reload()
-    await expect(a.locator("#doc-status")).to_have_attribute("data-status", "saved")
+    await status(a, "saved")
     assert await text_of(a) == "by alice."
 
 
@@ -283,10 +288,10 @@ async def test_non_members_get_nothing(make_user, login, new_context, live_site)
     m = await person(new_context, login, mallory)
     await m.goto(f"{live_site.http_url}/docs/{doc_id}/")
     await expect(m.locator("#doc-error")).to_have_text(
-        "This document does not exist, or it is not shared with you.")
+        "This document does not exist, or it is not shared with you.", timeout=CONVERGE)
     await expect(m.locator("#editor .cm-editor")).to_have_count(0)
     await m.goto(f"{live_site.http_url}/docs/")
-    await expect(m.locator("#docs-status")).to_have_text("No documents yet: start one.")
+    await expect(m.locator("#docs-status")).to_have_text(NO_DOCS, timeout=CONVERGE)
 
 
 async def test_docs_pages_pass_axe_at_desktop_and_phone_width(make_user, login, new_context,
@@ -306,8 +311,8 @@ async def test_docs_pages_pass_axe_at_desktop_and_phone_width(make_user, login, 
     await b.keyboard.press("Control+End")
     await b.keyboard.type(" Cursors show who is where.")
     await same_text([a, b])
-    await expect(a.locator("#editor .cm-ySelectionInfo")).to_have_text("bob")
-    await expect(a.locator("#doc-status")).to_have_attribute("data-status", "saved")
+    await expect(a.locator("#editor .cm-ySelectionInfo")).to_have_text("bob", timeout=CONVERGE)
+    await status(a, "saved")
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     found: dict[str, list[str]] = {}
@@ -319,7 +324,7 @@ async def test_docs_pages_pass_axe_at_desktop_and_phone_width(make_user, login, 
         if problems := await audit(a):
             found[f"document at {width}px"] = problems
     await a.goto(f"{live_site.http_url}/docs/")
-    await expect(a.get_by_role("link", name="Release notes")).to_be_visible()
+    await expect(a.get_by_role("link", name="Release notes")).to_be_visible(timeout=CONVERGE)
     for width in (1100, PHONE["width"]):
         await a.set_viewport_size({"width": width, "height": 800})
         if problems := await audit(a):
@@ -338,7 +343,7 @@ async def test_the_navigation_keeps_docs_and_ops_on_one_line(make_user, login, n
     nav = page.get_by_role("navigation", name="Main")
     for label in ("Docs", "Ops"):
         link = nav.get_by_role("link", name=label, exact=True)
-        await expect(link).to_be_visible()
+        await expect(link).to_be_visible(timeout=CONVERGE)
         box = await link.bounding_box()
         assert box and box["x"] + box["width"] <= 1100
     tops = await nav.locator("a").evaluate_all(
