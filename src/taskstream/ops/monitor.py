@@ -149,8 +149,10 @@ class Monitor:
     def summary(self, *, now: datetime | None = None) -> dict[str, Any]:
         from taskstream.ops.selectors import monitor_overview
 
+        now = now or datetime.now(UTC)
+        # ``at``: when the monitor made it (pages may say "as of"; tests check the spacing).
         return {**monitor_overview(now=now), "events": self.events,
-                "dropped": self.history.dropped}
+                "dropped": self.history.dropped, "at": now.isoformat()}
 
     def run(self) -> None:
         """Consume events until :attr:`stopping` is set; reconnects after broker errors.
