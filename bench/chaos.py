@@ -38,6 +38,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -624,6 +625,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"{res['other_user_jobs_succeeded_in_s']} s: {'OK' if res['ok'] else 'FAILED'}")
     finally:
         topo.stop()
+        out["_tmp"] = str(topo.tmp)
     return out
 
 
@@ -673,7 +675,11 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     scenarios = asyncio.run(run(args))
     wall = round(time.monotonic() - began, 1)
-    ok = bool(scenarios) and all(s.get("ok") for s in scenarios.values())
+    ok = len(scenarios) > 1 and all(s.get("ok") for k, s in scenarios.items() if k != "_tmp")
+    if ok:  # logs and databases stay for a look only when something failed
+        shutil.rmtree(scenarios.pop("_tmp"), ignore_errors=True)
+    else:
+        say(f"logs: {scenarios.pop('_tmp')}")
     ts = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = {"bench": "chaos", "ts": ts, "mode": "short" if args.short else "full",
               "services": args.services, "wall_s": wall, "ok": ok, "scenarios": scenarios}
