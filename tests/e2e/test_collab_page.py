@@ -281,6 +281,36 @@ async def test_a_viewer_reads_along_but_cannot_edit(make_user, login, new_contex
     assert await text_of(a) == "by alice."
 
 
+async def test_an_editor_removed_while_editing_stops_at_once(make_user, login, new_context,
+                                                             live_site):
+    alice = await sync_to_async(make_user)("alice")
+    bob = await sync_to_async(make_user)("bob")
+    doc_id = await sync_to_async(_document)(alice, "Revoked", bob=(bob, "editor"))
+    a = await person(new_context, login, alice)
+    b = await person(new_context, login, bob)
+    await open_doc(a, live_site, doc_id)
+    await open_doc(b, live_site, doc_id)
+    await editor(b).click()
+    await b.keyboard.type("bob's line")
+    await same_text([a, b], "bob's line")
+
+    await a.get_by_role("button", name="Remove bob").click()
+    await expect(a.locator("#members li")).to_have_text(["alice (owner)"], timeout=CONVERGE)
+    # The server ends Bob's subscription (forbidden): his editor turns read-only at once.
+    await status(b, "error")
+    await expect(b.locator("#doc-error")).to_contain_text("no longer shared with you",
+                                                          timeout=CONVERGE)
+    await expect(editor(b)).to_have_attribute("contenteditable", "false", timeout=CONVERGE)
+    await editor(a).click()
+    await a.keyboard.press("Control+End")
+    await a.keyboard.type(" and alice's")
+    await status(a, "saved")
+    assert await text_of(b) == "bob's line"  # nothing more reaches him
+    await b.reload()
+    await expect(b.locator("#doc-error")).to_have_text(
+        "This document does not exist, or it is not shared with you.", timeout=CONVERGE)
+
+
 async def test_non_members_get_nothing(make_user, login, new_context, live_site):
     alice = await sync_to_async(make_user)("alice")
     mallory = await sync_to_async(make_user)("mallory")

@@ -136,9 +136,15 @@ async function main() {
   editor.on("status", showStatus);
   editor.on("peers", showPeers);
   editor.on("error", (error) => {
-    errorLine.textContent = error.code === "forbidden"
-      ? "You can no longer change this document: reload the page."
-      : `Your last changes were not saved (${error.code}): reload the page. ${error.message}`;
+    if (error.code === "forbidden") {
+      errorLine.textContent = "This document is no longer shared with you as an editor: "
+        + "what is shown may be out of date. Reload the page.";
+    } else if (error.status) {
+      errorLine.textContent = `Could not open the document (${error.code}): ${error.message}`;
+    } else {
+      errorLine.textContent = `Your last changes were not saved (${error.code}): reload the page. `
+        + error.message;
+    }
   });
   showStatus(editor.status);
   showPeers(editor.peers);
