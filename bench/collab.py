@@ -34,6 +34,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+from pycrdt import Text
+
 from bench.harness import ROOT, Env, Server, raise_fd_limit
 from bench.stats import percentiles
 from taskstream.collab.testing import Editor, b64, http, wait_until
@@ -99,14 +101,18 @@ async def _typist(
     answers: list[asyncio.Task[dict[str, Any]]],
     start: float,
 ) -> None:
+    # Typing at a cursor of one's own (one key in five a backspace), which others' edits
+    # before it shift a little, as people writing different paragraphs of one text.
+    cursor = rng.randint(0, len(editor.value))
     for i in range(count):
         await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-        length = len(editor.value)
-        if i % 5 == 4 and length > 1:
-            update = editor.edit(rng.randrange(length), delete=1)
+        cursor = min(cursor, len(editor.value))
+        if i % 5 == 4 and cursor > 0:
+            update = editor.edit(cursor - 1, delete=1)
+            cursor -= 1
         else:
-            # Each editor types near its own spot, as people writing different paragraphs.
-            update = editor.edit(rng.randint(max(0, length // 2 - 30), length // 2), "x")
+            update = editor.edit(cursor, "x")
+            cursor += 1
         sent_at[b64(update)] = time.time()
         answers.append(asyncio.ensure_future(editor.publish(update, timeout=120)))
 
@@ -143,9 +149,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for i, e in enumerate(editors)
             )
         )
-        replies = await asyncio.gather(*answers)
+        sent_s = time.monotonic() - began
+        replies = await asyncio.gather(*answers, return_exceptions=True)
         typing_s = time.monotonic() - began
-        refused = [r for r in replies if r.get("type") != "published"]
+        # An error frame, or no answer at all (the server fell behind, the socket closed).
+        refused = [r for r in replies if not isinstance(r, dict) or r.get("type") != "published"]
         # Everyone has everything once every editor received every other editor's updates.
         expected = len(sent_at) * (len(editors) - 1)
         with contextlib.suppress(AssertionError):  # counted below either way
@@ -170,7 +178,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "chars_per_s_each": args.rate,
             "updates": applied,
             "refused": len(refused),
-            "typing_s": round(typing_s, 1),
+            "typing_s": round(sent_s, 1),
+            "last_answer_s": round(typing_s, 1),
+            "updates_per_s": round(applied / max(typing_s, 1e-9), 1),
             "deliveries": len(latencies),
             "expected_deliveries": expected,
             "converged": converged,
@@ -189,6 +199,59 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         env.close()
 
 
+def storage(edits: int, editors: int, compact_every: int, seed: int = 0) -> dict[str, Any]:
+    """Stored bytes after ``edits`` keystrokes by ``editors`` people, with the server's own
+    pycrdt code and without a database: every update is applied as ``update_apply`` does
+    (``ydoc.apply_checked``) and stored as a row; every ``compact_every`` rows the snapshot
+    is rebuilt as ``document_compact`` does (snapshot + rows → ``get_update()``)."""
+    from taskstream.collab import ydoc
+
+    rng = random.Random(seed)
+    people = [ydoc.new_doc() for _ in range(editors)]
+    # Each transaction's own update, as a browser's doc.on("update") hands it over.
+    last: list[bytes] = []
+    observers = [d.observe(lambda event: last.append(event.update)) for d in people]
+    server = ydoc.new_doc()
+    snapshot, rows, sent = b"", [], 0
+    checkpoints: dict[int, dict[str, int]] = {}
+    cursors = [0] * editors
+    for i in range(edits):
+        k = i % editors
+        doc = people[k]
+        text = doc.get(ydoc.TEXT, type=Text)
+        if i < editors:  # each starts somewhere in the text there is
+            cursors[k] = rng.randint(0, len(text))
+        cursors[k] = min(cursors[k], len(text))
+        last.clear()
+        if (i // editors) % 5 == 4 and cursors[k] > 0:
+            del text[cursors[k] - 1]
+            cursors[k] -= 1
+        else:
+            text.insert(cursors[k], "x")
+            cursors[k] += 1
+        update = last[0]
+        for other in people:  # a live session: everyone has everything at once
+            if other is not doc:
+                other.apply_update(update)
+        ydoc.apply_checked(server, update)
+        rows.append(update)
+        sent += len(update)
+        if len(rows) >= compact_every:
+            merged = ydoc.new_doc()
+            for part in ([snapshot] if snapshot else []) + rows:
+                merged.apply_update(part)
+            snapshot, rows = merged.get_update(), []
+        if (i + 1) in (1_000, 2_500, 5_000, 10_000, edits):
+            checkpoints[i + 1] = {
+                "without_compaction_bytes": sent,
+                "stored_bytes": len(snapshot) + sum(map(len, rows)),
+                "compacted_now_bytes": len(server.get_update()),
+                "text_chars": len(text),
+            }
+    del observers
+    return {"edits": edits, "editors": editors, "compact_every": compact_every, "at": checkpoints}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.collab",
@@ -201,6 +264,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--edits", type=int, default=None, help="total (default 10,000)")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument(
+        "--storage-edits",
+        type=int,
+        default=10_000,
+        help="edits of the storage part (pycrdt only, no server)",
+    )
     args = parser.parse_args(argv)
     if args.edits is None:
         args.edits = 1_000 if args.quick else 10_000
@@ -208,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     began = time.monotonic()
     measured = asyncio.run(run(args))
+    measured["storage_model"] = storage(args.storage_edits, args.editors, 500)
     result = {
         "bench": "collab",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -225,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
     stored = result["stored"]
     print(
         f"{result['editors']} editors × {args.rate:g} chars/s: {result['updates']} updates in "
-        f"{result['typing_s']} s, converged: {result['converged']}\n"
+        f"{result['typing_s']} s (last answered after {result['last_answer_s']} s), "
+        f"converged: {result['converged']}\n"
         f"update → other editor: p50 {lat['50']} ms, p99 {lat['99']} ms "
         f"({result['deliveries']}/{result['expected_deliveries']} deliveries)\n"
         f"server CPU per update: {result['server_cpu_ms_per_update']} ms\n"
@@ -233,6 +304,12 @@ def main(argv: list[str] | None = None) -> None:
         f"{stored['with_background_compaction']['stored_bytes']} B with background "
         f"compaction, {stored['after_final_compaction']['stored_bytes']} B after a final one"
     )
+    for edits, at in result["storage_model"]["at"].items():
+        print(
+            f"storage after {edits} edits (pycrdt model): {at['without_compaction_bytes']} B "
+            f"without compaction, {at['stored_bytes']} B stored with compaction every 500, "
+            f"{at['compacted_now_bytes']} B fully compacted ({at['text_chars']} chars)"
+        )
     print(f"wrote bench/results/collab-latest{suffix}.json")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from taskstream.collab import ydoc
@@ -24,7 +24,7 @@ from taskstream.collab.exceptions import (
     UpdateTooLarge,
 )
 from taskstream.collab.models import Document, DocumentMember, DocumentUpdate, Role
-from taskstream.collab.selectors import OWNER, copy_at, document_role, may_edit
+from taskstream.collab.selectors import OWNER, copy_at, document_role
 from taskstream.conf import conf
 from taskstream.outbox import outbox_write
 
@@ -89,20 +89,24 @@ def update_apply(
             f"the update is {len(update)} bytes; the limit is "
             f"COLLAB_MAX_UPDATE_BYTES={conf.COLLAB_MAX_UPDATE_BYTES}"
         )
-    role = document_role(document_id=document_id, user=user)
-    if role is None:
+    if not (user.is_authenticated and user.is_active):
         raise DocumentNotFound("no such document")
-    if not may_edit(role):
-        raise DocumentForbidden("viewers cannot change this document")
+    editor = DocumentMember.objects.filter(
+        document=OuterRef("pk"), user_id=user.pk, role=Role.EDITOR
+    )
     try:
         with transaction.atomic():
             # The document's lock, taken by the write itself: a row lock on PostgreSQL, the
             # database's write lock on SQLite, held until commit. Whoever comes next reads
-            # this version and everything it holds.
-            if not Document.objects.filter(pk=document_id).update(
-                version=F("version") + 1, updated_at=timezone.now()
-            ):
-                raise DocumentNotFound("no such document")
+            # this version and everything it holds. Only the owner's and editors' updates
+            # match: the role check is the same statement.
+            if not Document.objects.filter(
+                Q(owner_id=user.pk) | Exists(editor), pk=document_id
+            ).update(version=F("version") + 1, updated_at=timezone.now()):
+                # Refused: say why (the rare path, a second query).
+                if document_role(document_id=document_id, user=user) is None:
+                    raise DocumentNotFound("no such document")
+                raise DocumentForbidden("viewers cannot change this document")
             version, snapshot_version = (
                 Document.objects.filter(pk=document_id)
                 .values_list("version", "snapshot_version")

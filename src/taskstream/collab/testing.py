@@ -17,13 +17,15 @@ import secrets
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, merge_updates
 
 from taskstream.testing import HubClient
 
 CSRF = "c" * 32  # a CSRF cookie and header that match, as a page's token would
+EMPTY_UPDATE = b"\x00\x00"  # a Yjs v1 update with nothing in it
 
 
 def b64(data: bytes) -> str:
@@ -66,6 +68,8 @@ class Editor:
         self.name = name or secrets.token_hex(3)
         self.doc: Doc[Any] = Doc()
         self.text = self.doc.get("text", type=Text)
+        self._captured: list[bytes] | None = None
+        self._observer = self.doc.observe(self._on_transaction)
         self.hub: HubClient | None = None
         self._reader: asyncio.Task[None] | None = None
         self._next_id = 0
@@ -105,7 +109,7 @@ class Editor:
                 self._handle(frame)
             self._reader = asyncio.get_running_loop().create_task(self._read())
         missing = self.doc.get_update(base64.b64decode(answer["state_vector"]))
-        if missing != b"\x00\x00":  # an empty update
+        if missing != EMPTY_UPDATE:
             reply = await self.publish(missing)
             assert reply["type"] == "published", reply
 
@@ -121,13 +125,35 @@ class Editor:
 
     def edit(self, index: int, insert: str = "", delete: int = 0) -> bytes:
         """A local change; returns its Yjs update (not sent)."""
-        before = self.doc.get_state()
-        with self.doc.transaction():
+
+        def change(text: Text) -> None:
             if delete:
-                del self.text[index : index + delete]
+                del text[index : index + delete]
             if insert:
-                self.text.insert(index, insert)
-        return self.doc.get_update(before)
+                text.insert(index, insert)
+
+        return self.change(change)
+
+    def change(self, change: Callable[[Text], None]) -> bytes:
+        """Run ``change(text)`` as one transaction; returns its Yjs update (not sent).
+
+        The transaction's own update, as Yjs' ``doc.on("update")`` gives a browser: a diff
+        against a state vector would carry the document's whole delete set every time.
+        """
+        captured: list[bytes] = []
+        self._captured = captured
+        try:
+            with self.doc.transaction():
+                change(self.text)
+        finally:
+            self._captured = None
+        if not captured:
+            return EMPTY_UPDATE
+        return captured[0] if len(captured) == 1 else merge_updates(*captured)
+
+    def _on_transaction(self, event: Any) -> None:
+        if self._captured is not None:
+            self._captured.append(event.update)
 
     async def publish(self, update: bytes, *, timeout: float = 30.0) -> dict[str, Any]:
         """Publish an update; returns the server's answer (``published`` or ``error``)."""
