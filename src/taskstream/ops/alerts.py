@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -92,7 +92,7 @@ def measure(*, now: datetime, workers: Iterable[WorkerRecord], watching_since: d
                 Alert.Kind.MISSED_BEAT, Alert.Kind.MISSED_BEAT, silence, limit,
                 f"no beat has led for {silence:.0f} s (threshold {limit:g} s): periodic "
                 "tasks are not being sent; last seen: "
-                + (beat.seen_at.isoformat() if beat.seen_at else "never")))
+                + (_when(beat.seen_at) if beat.seen_at else "never")))
 
     limit = conf.OPS_ALERT_WORKER_GONE
     if limit:
@@ -106,8 +106,13 @@ def measure(*, now: datetime, workers: Iterable[WorkerRecord], watching_since: d
                     f"{Alert.Kind.WORKER_GONE}:{worker.hostname}", Alert.Kind.WORKER_GONE,
                     gone + 2 * worker.heartbeat_interval, limit,
                     f"worker {worker.hostname} is gone: no heartbeat since "
-                    + (worker.heartbeat_at.isoformat() if worker.heartbeat_at else "?")))
+                    + (_when(worker.heartbeat_at) if worker.heartbeat_at else "?")))
     return Measurement(crossings, checked)
+
+
+def _when(moment: datetime) -> str:
+    # Read by people on the overview and in logs: to the second, in UTC, said so.
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def alert_payload(alert: Alert) -> dict[str, Any]:
