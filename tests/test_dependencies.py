@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src"
-FEATURES = ("jobs", "notifications", "rooms", "pipelines", "periodic", "ops")
+FEATURES = ("jobs", "notifications", "rooms", "pipelines", "periodic", "ops", "collab")
 
 
 def _module_name(path: Path) -> str:
