@@ -10,7 +10,9 @@ carry no send time), read at the head of the queue without taking the message aw
 * RabbitMQ: AMQP has no peek. ``basic_get`` then ``basic_reject(requeue=True)`` puts the
   message back at its place (RabbitMQ requeues to the original position), flagged
   ``redelivered``; Celery only looks at that flag with ``worker_deduplicate_successful_tasks``
-  (off by default). So the head is read only when a page asks, never by ``/metrics``.
+  (off by default), and a job's claim only for a job already running, whose own message is
+  never waiting in a queue unless its worker was lost (then the broker flags it anyway). So
+  the head is read only when a page asks, never by ``/metrics``.
 
 A message without the header (sent by a process without the ops app) has no age: ``None``.
 """
