@@ -16,7 +16,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from django.db import IntegrityError, transaction
 
@@ -115,13 +114,6 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def alert_payload(alert: Alert) -> dict[str, Any]:
-    return {"key": alert.key, "kind": alert.kind, "value": alert.value,
-            "threshold": alert.threshold, "detail": alert.detail,
-            "raised_at": alert.raised_at.isoformat(),
-            "cleared_at": alert.cleared_at.isoformat() if alert.cleared_at else None}
-
-
 class AlertBook:
     """The open alerts (one row each); :meth:`update` raises and clears them."""
 
@@ -174,6 +166,6 @@ def _announce(event: str, alert: Alert) -> None:
     from taskstream.hub import publish
 
     try:
-        publish("ops", event, alert_payload(alert))
+        publish("ops", event, alert.payload())
     except Exception as exc:  # the row says it; the overview shows open alerts on load
         logger.warning("could not publish %s %s on ops: %s", event, alert.key, exc)

@@ -4,6 +4,7 @@ history: workers, task events, per-minute counts and alerts."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -163,3 +164,10 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({'open' if self.cleared_at is None else 'cleared'})"
+
+    def payload(self) -> dict[str, Any]:
+        """The alert as the ``ops`` topic and the overview carry it."""
+        return {"key": self.key, "kind": self.kind, "value": self.value,
+                "threshold": self.threshold, "detail": self.detail,
+                "raised_at": self.raised_at.isoformat(),
+                "cleared_at": self.cleared_at.isoformat() if self.cleared_at else None}

@@ -263,7 +263,6 @@ def monitor_overview(*, now: datetime | None = None) -> dict[str, Any]:
     ``monitor.summary`` carries them (one shape for the page's first paint and live)."""
     from django.utils import timezone
 
-    from taskstream.ops.alerts import alert_payload
     from taskstream.ops.chart import throughput_svg
     from taskstream.ops.models import TaskMinute
 
@@ -290,7 +289,7 @@ def monitor_overview(*, now: datetime | None = None) -> dict[str, Any]:
         "queue_wait": queue_wait(now=now),
         "workers_up": sum(1 for w in workers if w.online),
         "workers": [w.as_dict() for w in workers],
-        "alerts": [alert_payload(a) for a in alerts_open()],
+        "alerts": [a.payload() for a in alerts_open()],
         "minutes": minutes,
         "chart_svg": throughput_svg(minutes, what="Celery tasks", rate=True),
     }
