@@ -155,3 +155,20 @@ async def test_awareness_is_relayed_but_never_logged(team, connect):
     assert replay["type"] == "subscribed"
     await late.send({"type": "ping", "id": 5})
     assert (await late.recv())["type"] == "pong"  # nothing replayed
+
+
+async def test_a_removed_member_is_dropped_at_once(team, connect):
+    document, cookies = await team()
+    topic = f"doc:{document.pk}"
+    editor = await connect(cookie=cookies["editor"])
+    await editor.subscribe(topic)
+    owner = await Document.objects.select_related("owner").aget(pk=document.pk)
+    await sync_to_async(services.document_member_remove)(
+        document=owner, by=owner.owner, username="editor"
+    )
+    frame = await editor.recv(timeout=30)
+    assert (frame["type"], frame["code"], frame["topic"]) == ("error", "forbidden", topic)
+    await editor.send(
+        {"type": "publish", "topic": topic, "event": "update", "data": {"update": ""}, "id": 3}
+    )
+    assert (await editor.expect("error", timeout=30))["code"] == "forbidden"
