@@ -19,6 +19,7 @@ from ninja.security import django_auth
 from taskstream import __version__, unavailable
 from taskstream.api_errors import ApiErrorOut, DocumentedErrorsAPI
 from taskstream.conf import conf
+from taskstream.exceptions import Refusal
 from taskstream.hub.auth import make_token
 
 __all__ = ["ApiError", "ApiErrorOut", "api", "register_router"]
@@ -52,6 +53,11 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if code is None:
         code = "csrf_failed" if "CSRF" in str(exc) else _CODES.get(exc.status_code, "error")
     return _error(request, exc.status_code, code, str(exc))
+
+
+@api.exception_handler(Refusal)
+def _refused(request: HttpRequest, exc: Refusal) -> HttpResponse:
+    return _error(request, exc.status, exc.code, exc.detail)
 
 
 @api.exception_handler(AuthenticationError)

@@ -4,36 +4,18 @@ client lacks, plus the hub cursor to continue from). Session auth; CSRF on write
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from taskstream.api import ApiError
 from taskstream.collab import selectors, services, ydoc
-from taskstream.collab.exceptions import CollabError, DocumentNotFound, InvalidInput
+from taskstream.collab.exceptions import DocumentNotFound, InvalidInput
 from taskstream.collab.models import Document, Role
 
 router = Router(tags=["collab"])
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _refusals(view: F) -> F:
-    """Turn a service's CollabError into the API's JSON error."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except CollabError as exc:
-            raise ApiError(exc.status, exc.code, exc.detail) from exc
-
-    return wrapper  # type: ignore[return-value]
-
 
 class MemberOut(Schema):
     username: str
@@ -105,7 +87,6 @@ def docs_list(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @router.post("/collab/docs/", response={201: DocumentDetailOut})
-@_refusals
 def docs_create(request: HttpRequest, payload: DocumentIn) -> Status[dict[str, Any]]:
     """Create a document; you own it."""
     document = services.document_create(
@@ -121,7 +102,6 @@ def docs_detail(request: HttpRequest, document_id: uuid.UUID) -> dict[str, Any]:
 
 
 @router.post("/collab/docs/{document_id}/members/", response={201: MemberOut})
-@_refusals
 def docs_member_set(
     request: HttpRequest, document_id: uuid.UUID, payload: MemberIn
 ) -> Status[dict[str, Any]]:
@@ -134,7 +114,6 @@ def docs_member_set(
 
 
 @router.delete("/collab/docs/{document_id}/members/{username}/", response={204: None})
-@_refusals
 def docs_member_remove(request: HttpRequest, document_id: uuid.UUID, username: str) -> Status[None]:
     """Unshare (the owner), or leave (your own name). Their open sockets stop receiving the
     document at once (a ``forbidden`` error frame)."""
@@ -144,7 +123,6 @@ def docs_member_remove(request: HttpRequest, document_id: uuid.UUID, username: s
 
 
 @router.post("/collab/docs/{document_id}/sync/", response=SyncOut)
-@_refusals
 def docs_sync(request: HttpRequest, document_id: uuid.UUID, payload: SyncIn) -> dict[str, Any]:
     """Yjs sync step: send your state vector, get what you lack and the server's state
     vector, then subscribe to `doc:<id>` with `since=cursor` and publish what the server

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from taskstream.exceptions import TaskstreamError
+from taskstream.exceptions import Refusal
 from taskstream.hub.protocol import BAD_UPDATE
 
 
-class CollabError(TaskstreamError):
+class CollabError(Refusal):
     """Base of the collab app's refusals; ``code`` is the wire code, ``status`` the HTTP one."""
-
-    code = "invalid"
-    status = 400
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 class DocumentNotFound(CollabError):

@@ -3,10 +3,8 @@ send/edit/delete messages, who is present. Session auth; CSRF on writes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -15,27 +13,10 @@ from ninja import Field, Query, Router, Schema, Status
 from taskstream.api import ApiError
 from taskstream.conf import conf
 from taskstream.rooms import selectors, services
-from taskstream.rooms.exceptions import RoomError
 from taskstream.rooms.models import Message, Room
 from taskstream.rooms.presence import presence_list_now
 
 router = Router(tags=["rooms"])
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _refusals(view: F) -> F:
-    """Turn a service's RoomError into the API's JSON error."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except RoomError as exc:
-            raise ApiError(exc.status, exc.code, exc.detail) from exc
-
-    return wrapper  # type: ignore[return-value]
-
 
 class UserOut(Schema):
     id: int
@@ -107,7 +88,6 @@ def rooms_list(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @router.post("/rooms/", response={201: RoomOut})
-@_refusals
 def rooms_create(request: HttpRequest, payload: RoomIn) -> Status[dict[str, Any]]:
     """Create a room; you become its first member (add others by username)."""
     from django.contrib.auth import get_user_model
@@ -126,7 +106,6 @@ def rooms_detail(request: HttpRequest, slug: str) -> dict[str, Any]:
 
 
 @router.post("/rooms/{slug}/members/", response={201: UserOut})
-@_refusals
 def rooms_member_add(request: HttpRequest, slug: str,
                      payload: MemberIn) -> Status[dict[str, Any] | None]:
     """Add a member (the room's creator or staff)."""
@@ -136,7 +115,6 @@ def rooms_member_add(request: HttpRequest, slug: str,
 
 
 @router.delete("/rooms/{slug}/members/{username}/", response={204: None})
-@_refusals
 def rooms_member_remove(request: HttpRequest, slug: str, username: str) -> Status[None]:
     """Remove a member (the room's creator or staff), or leave the room (your own name).
 
@@ -162,7 +140,6 @@ def messages_list(request: HttpRequest, slug: str,
 
 
 @router.post("/rooms/{slug}/messages/", response={201: MessageOut})
-@_refusals
 def messages_create(request: HttpRequest, slug: str,
                     payload: MessageIn) -> Status[dict[str, Any]]:
     """Send a message: the same checks as a hub ``publish`` (length, empty, rate, access)."""
@@ -182,7 +159,6 @@ def _message(request: HttpRequest, slug: str, message_id: int) -> Message:
 
 
 @router.patch("/rooms/{slug}/messages/{message_id}/", response=MessageOut)
-@_refusals
 def messages_edit(request: HttpRequest, slug: str, message_id: int,
                   payload: MessageIn) -> dict[str, Any]:
     with transaction.atomic():
@@ -192,7 +168,6 @@ def messages_edit(request: HttpRequest, slug: str, message_id: int,
 
 
 @router.delete("/rooms/{slug}/messages/{message_id}/", response=MessageOut)
-@_refusals
 def messages_delete(request: HttpRequest, slug: str, message_id: int) -> dict[str, Any]:
     with transaction.atomic():
         message = services.message_delete(message=_message(request, slug, message_id),

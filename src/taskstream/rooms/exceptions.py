@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from taskstream.exceptions import TaskstreamError
+from taskstream.exceptions import Refusal
 
 
-class RoomError(TaskstreamError):
+class RoomError(Refusal):
     """Base of the rooms app's refusals; ``code`` is the wire code, ``status`` the HTTP one."""
-
-    code = "invalid"
-    status = 400
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 class NotAMember(RoomError):
