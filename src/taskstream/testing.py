@@ -106,7 +106,13 @@ class ServerProcess:
         )
         if self.log is not None:
             out.close()  # the child holds its own descriptor
-        wait_for_port(self.port, timeout, self.proc)
+        try:
+            wait_for_port(self.port, timeout, self.proc)
+        except BaseException:
+            # A server that did not come up in time must not outlive the failed start (it
+            # would hold its port and Redis subscriptions while later tests run).
+            self.stop()
+            raise
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
