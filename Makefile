@@ -10,7 +10,7 @@ SERVICES_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 	REDIS_URL=redis://127.0.0.1:6379/0 \
 	CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: run run-cluster chaos test test-services lint docs-settings vendor-js bench-hub bench-jobs bench-rooms bench-collab bench-pipelines venv lock build matrix matrix-ci clean
+.PHONY: run run-cluster chaos test test-services lint docs-settings vendor-js bench-hub bench-quick bench-jobs bench-rooms bench-collab bench-pipelines venv lock build matrix matrix-ci clean
 
 # The exact versions the demo and CI run: the lock (requirements/dev.txt), then this tree
 # itself without resolving anything again. pyproject.toml holds the ranges users get.
@@ -87,6 +87,11 @@ bench-hub: $(STAMP)
 	$(BIN)/python -m bench.hub $(ARGS)
 
 # Live jobs beside the naive Celery + Channels pattern (ARGS="--quick" for a short run).
+# Issue 16's table in one small run (< 1 min on a quiet machine), each row beside its floor or
+# the naive pattern from the same run; noisy, the full benches are the reference.
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.quick $(ARGS)
+
 bench-jobs: $(STAMP)
 	$(BIN)/python -m bench.jobs $(ARGS)
 

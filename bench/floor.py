@@ -20,17 +20,22 @@ from typing import Any
 HOP_CHANNEL = "benchfloor:hop"
 
 _sockets: set[Any] = set()
+_subscribed: asyncio.Task[Any] | None = None
 _reader: asyncio.Task[None] | None = None
 
 
-async def _forward(url: str) -> None:
+async def _subscribe(url: str) -> Any:
     import redis.asyncio
 
     client = redis.asyncio.Redis.from_url(url, socket_timeout=None, decode_responses=True)
-    # Subscribe confirmations are read and skipped here: with redis-py's
-    # ignore_subscribe_messages=True this reader never saw a message (redis-py 8.1).
     pubsub = client.pubsub()
     await pubsub.subscribe(HOP_CHANNEL)
+    return pubsub
+
+
+async def _forward(pubsub: Any) -> None:
+    # Subscribe confirmations are read and skipped here: with redis-py's
+    # ignore_subscribe_messages=True this reader never saw a message (redis-py 8.1).
     async for message in pubsub.listen():
         if message["type"] != "message":
             continue
@@ -40,16 +45,22 @@ async def _forward(url: str) -> None:
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    global _reader
+    global _reader, _subscribed
     if scope["type"] != "websocket":
         return
     await receive()
     await send({"type": "websocket.accept"})
     url = os.environ.get("NAIVE_REDIS_URL")
-    if url and _reader is None:
-        _reader = asyncio.get_running_loop().create_task(_forward(url))
-    await send({"type": "websocket.send", "text": '{"type":"welcome"}'})
+    if url:
+        # Subscribed before any welcome: a client that has its welcome misses nothing (a
+        # reader started in the background lost every event of a short latency run).
+        if _subscribed is None:
+            _subscribed = asyncio.get_running_loop().create_task(_subscribe(url))
+        pubsub = await _subscribed
+        if _reader is None:
+            _reader = asyncio.get_running_loop().create_task(_forward(pubsub))
     _sockets.add(send)
+    await send({"type": "websocket.send", "text": '{"type":"welcome"}'})
     try:
         while (await receive())["type"] != "websocket.disconnect":
             pass
