@@ -124,8 +124,9 @@ class Worker:
 
 
 class Bench:
-    def __init__(self, env: Env, server_cpu: int) -> None:
+    def __init__(self, env: Env, server_cpu: int, *, naive: bool = True) -> None:
         self.env = env
+        self.naive = naive  # False: the naive pattern's runs are left out (--no-naive)
         self.server_cpu = server_cpu
         self.user = env.users[0]
         self.cookie = env.cookies[self.user]
@@ -196,7 +197,8 @@ class Bench:
         finally:
             await asyncio.to_thread(worker.stop)
             server.stop()
-        out["naive"] = await self.naive_latency(updates, gap, e2e)
+        if self.naive:
+            out["naive"] = await self.naive_latency(updates, gap, e2e)
         return out
 
     async def naive_latency(self, updates: int, gap: float, e2e: int) -> dict[str, Any]:
@@ -295,25 +297,26 @@ class Bench:
                     "cpu_ms_per_task": cpu_ms}
 
         out["plain_celery_noop"] = await asyncio.to_thread(naive_batch, "naive.noop", plain, [])
-        # The guides' report task with a browser listening: 11 group_sends per task.
-        server = Server("naive", self.env, self.server_cpu, LOG_DIR).start()
-        try:
-            async with websockets.connect(server.url(self.user), max_size=None) as ws:
-                async def read_all() -> None:
-                    with contextlib.suppress(Exception):
-                        while True:
-                            await ws.recv()
-
-                reader = asyncio.ensure_future(read_all())
-                out["naive_process_report"] = await asyncio.to_thread(
-                    naive_batch, "naive.process_report", naive, [self.user, 10])
-                reader.cancel()
-        finally:
-            server.stop()
         live = out["livetask"]["jobs_per_s"]
+        if self.naive:
+            # The guides' report task with a browser listening: 11 group_sends per task.
+            server = Server("naive", self.env, self.server_cpu, LOG_DIR).start()
+            try:
+                async with websockets.connect(server.url(self.user), max_size=None) as ws:
+                    async def read_all() -> None:
+                        with contextlib.suppress(Exception):
+                            while True:
+                                await ws.recv()
+
+                    reader = asyncio.ensure_future(read_all())
+                    out["naive_process_report"] = await asyncio.to_thread(
+                        naive_batch, "naive.process_report", naive, [self.user, 10])
+                    reader.cancel()
+            finally:
+                server.stop()
+            out["ratio_livetask_vs_naive"] = round(
+                live / out["naive_process_report"]["tasks_per_s"], 3)
         out["ratio_livetask_vs_plain"] = round(live / out["plain_celery_noop"]["tasks_per_s"], 3)
-        out["ratio_livetask_vs_naive"] = round(
-            live / out["naive_process_report"]["tasks_per_s"], 3)
         out["cpu_ratio_livetask_vs_plain"] = round(
             out["livetask"]["cpu_ms_per_job"]["total"]
             / out["plain_celery_noop"]["cpu_ms_per_task"]["total"], 3)
@@ -400,6 +403,8 @@ def print_table(result: dict[str, Any]) -> None:
     lines = []
     if "latency" in sc:
         for name in ("taskstream", "naive"):
+            if name not in sc["latency"]:
+                continue
             lat = sc["latency"][name]
             lines.append(f"latency {name:<10} task→client p50/p99 "
                          f"{lat['task_to_client_ms']['50']}/{lat['task_to_client_ms']['99']} ms"
@@ -407,13 +412,15 @@ def print_table(result: dict[str, Any]) -> None:
                          f"{lat['enqueue_to_client_ms']['99']} ms")
     if "throughput" in sc:
         t = sc["throughput"]
+        naive = (f", naive process_report {t['naive_process_report']['tasks_per_s']}/s"
+                 if "naive_process_report" in t else "")
         lines.append(f"throughput (drain, 2 processes) LiveTask {t['livetask']['jobs_per_s']} "
                      f"jobs/s (enqueue {t['livetask']['enqueue_per_s']}/s), plain Celery "
-                     f"{t['plain_celery_noop']['tasks_per_s']}/s, naive process_report "
-                     f"{t['naive_process_report']['tasks_per_s']}/s")
+                     f"{t['plain_celery_noop']['tasks_per_s']}/s{naive}")
         lines.append(f"CPU per job (worker main + children + Redis, ms): LiveTask "
                      f"{t['livetask']['cpu_ms_per_job']}, plain Celery "
-                     f"{t['plain_celery_noop']['cpu_ms_per_task']}")
+                     f"{t['plain_celery_noop']['cpu_ms_per_task']}; LiveTask / plain "
+                     f"{t['cpu_ratio_livetask_vs_plain']}")
     if "progress_cost" in sc:
         p = sc["progress_cost"]
         lines.append(f"progress() {p['call_us']} µs/call; flushes every "
@@ -440,7 +447,7 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
     django.setup()
     import bench.jobs_tasks  # registers the bench LiveTasks here too
 
-    bench = Bench(env, args.server_cpu)
+    bench = Bench(env, args.server_cpu, naive=not args.no_naive)
     out: dict[str, Any] = {}
     try:
         for name in sizes:
@@ -462,6 +469,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--broker", default="",
                         help="Celery broker URL of the taskstream workers (default: the "
                              "embedded Redis)")
+    parser.add_argument("--no-naive", action="store_true",
+                        help="leave out the naive pattern's runs (latency, process_report)")
+    parser.add_argument("--label", default="",
+                        help="added to the results file's name (jobs-<ts>-<label>.json), e.g. "
+                             "the tree a before/after comparison ran")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     args = parser.parse_args(argv)
@@ -481,10 +493,12 @@ def main(argv: list[str] | None = None) -> None:
     result["wall_s"] = round(time.monotonic() - began, 1)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"jobs-{ts}{'-amqp' if args.broker.startswith('amqp') else ''}.json"
+    suffix = ("-amqp" if args.broker.startswith("amqp") else "") + (
+        f"-{args.label}" if args.label else "")
+    name = f"jobs-{ts}{suffix}.json"
     text = json.dumps(result, indent=1, ensure_ascii=False)
     (RESULTS / name).write_text(text)
-    if not args.only and not args.quick and not args.broker:
+    if not args.only and not args.quick and not args.broker and not args.no_naive:
         (RESULTS / "jobs-latest.json").write_text(text)
     print()
     print_table(result)

@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from taskstream.exceptions import EventTooLarge, HubUsageError
 from taskstream.hub import keys
 from taskstream.hub.redis import sync_client
 from taskstream.models import OutboxEvent
-from taskstream.outbox import outbox_publish
+from taskstream.outbox import outbox_publish, outbox_write_topics
 from taskstream.outbox.relay import relay_run
 from taskstream.testing import RedisProcess
 
@@ -65,6 +66,21 @@ def test_an_event_goes_out_right_after_commit_and_its_row_is_gone():
         outbox_publish(topic="user:7001", event="thing.done", data={"n": 1})
         assert logged("user:7001") == []  # not before the commit
     assert logged("user:7001") == [("thing.done", {"n": 1})]
+    assert not OutboxEvent.objects.exists()
+
+
+def test_one_event_to_two_topics_is_one_insert_and_one_delete():
+    """What a job's state change costs the outbox: one INSERT of both rows in the change's
+    transaction, then (no older unsent event of either topic) the publish and one DELETE,
+    with no read of the table in between."""
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        keys = outbox_write_topics(topics=("job:7010", "user:7010"), event="thing.done",
+                                   data={"n": 1})
+    outbox_sql = [q["sql"].split()[0].upper() for q in queries.captured_queries
+                  if "taskstream_outbox" in q["sql"]]
+    assert outbox_sql == ["INSERT", "DELETE"]
+    assert len(set(keys)) == 2
+    assert logged("job:7010") == logged("user:7010") == [("thing.done", {"n": 1})]
     assert not OutboxEvent.objects.exists()
 
 

@@ -33,16 +33,17 @@ def job_announce(job: Job, event: str) -> None:
     """Store ``event`` with the job's snapshot in the outbox, inside the current transaction
     (the one that made the change): it reaches ``job:<id>`` and ``user:<owner>`` after
     the commit, at once or, while Redis is down, through the relay."""
-    from taskstream.outbox import outbox_publish
+    from taskstream.outbox import outbox_write_topics
 
     data = job_snapshot(job)
-    for topic in (f"job:{job.id}", f"user:{job.owner_id}"):
-        try:
-            outbox_publish(topic=topic, event=event, data=data)
-        except EventTooLarge:
-            # A result too big for an event still gets its event; the API has the result.
-            outbox_publish(topic=topic, event=event,
-                           data={**data, "result": None, "result_omitted": True})
+    # One event, two topics: encoded once, one INSERT, one round trip to Redis.
+    topics = (f"job:{job.id}", f"user:{job.owner_id}")
+    try:
+        outbox_write_topics(topics=topics, event=event, data=data)
+    except EventTooLarge:
+        # A result too big for an event still gets its event; the API has the result.
+        outbox_write_topics(topics=topics, event=event,
+                            data={**data, "result": None, "result_omitted": True})
 
 
 def job_publish(job: Job, event: str) -> str | None:

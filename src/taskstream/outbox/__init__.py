@@ -7,6 +7,6 @@ could not send (Redis down, the process killed in between) the relay sends, olde
 (``python -m taskstream.outbox``). Importing this module does not touch the app registry.
 """
 
-from taskstream.outbox.write import outbox_publish, outbox_write
+from taskstream.outbox.write import outbox_publish, outbox_write, outbox_write_topics
 
-__all__ = ["outbox_publish", "outbox_write"]
+__all__ = ["outbox_publish", "outbox_write", "outbox_write_topics"]
