@@ -3,7 +3,9 @@
 Scenarios (embedded default: SQLite + one Redis as hub log and broker; 2 prefork workers):
 
 * latency: a task's progress call → a browser-like WebSocket client, and enqueue → the
-  first progress event at the client (the baseline's "e2e"), for both patterns;
+  first progress event at the client (the baseline's "e2e"), for both patterns; with
+  ``--trace``, one trace per job of that path, step by step;
+* http_starts: ``POST /api/jobs/`` in a row, one user: starts/s, latency, server CPU;
 * throughput: no-op LiveTask jobs (row, start, 10 progress calls, finish, events) per
   second, vs plain Celery no-op tasks and the naive ``process_report`` task;
 * progress cost: how often one job can call ``progress()`` before it slows by 5 %;
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -40,10 +43,12 @@ RESULTS = ROOT / "bench" / "results"
 LOG_DIR = ROOT / "var" / "bench"
 
 FULL = {"latency": {"updates": 500, "gap": 0.01, "e2e": 300},
+        "http_starts": {"starts": 2000},
         "throughput": {"jobs": 1000, "plain": 2000, "naive": 1000},
         "progress_cost": {"repeat": 3},
         "recovery": {"steps": 40, "step_seconds": 0.1, "kill_at": 5}}
 QUICK = {"latency": {"updates": 100, "gap": 0.01, "e2e": 50},
+         "http_starts": {"starts": 300},
          "throughput": {"jobs": 200, "plain": 400, "naive": 200},
          "progress_cost": {"repeat": 1},
          "recovery": {"steps": 20, "step_seconds": 0.1, "kill_at": 3}}
@@ -123,10 +128,90 @@ class Worker:
         self.proc = None
 
 
+# The steps of one enqueue → client trace, in order: (name, where it is taken).
+TRACE_STEPS = [
+    ("job_start", "bench: job_start() called"),
+    ("committed", "bench: the job_start transaction committed (first on_commit callback)"),
+    ("enqueue", "bench: Celery's before_task_publish (the on_commit enqueue begins)"),
+    ("published", "bench: Celery's after_task_publish (the broker has the message)"),
+    ("worker_received", "worker main process: task_received"),
+    ("task_start", "pool process: task_prerun"),
+    ("claim_written", "pool process: the claim's UPDATE and outbox INSERT done (pre-commit)"),
+    ("first_event_published", "pool process: job.started committed, published and its rows "
+                              "deleted (job_moved)"),
+    ("client", "bench: job.started frame at the WebSocket client"),
+]
+
+
+class Tracer:
+    """``--trace``: timestamps (wall clock, ns) of each step of one job's enqueue → client
+    path; the worker's side comes from ``bench.jobs_tasks`` through Redis."""
+
+    def __init__(self, redis_url: str) -> None:
+        import redis as redis_lib
+        from celery.signals import after_task_publish, before_task_publish
+
+        self.redis = redis_lib.Redis.from_url(redis_url)
+        self.local: dict[str, dict[str, int]] = {}
+        self.traces: list[dict[str, int]] = []
+        self.committed: int | None = None
+
+        def before(sender: Any = None, headers: Any = None, **kwargs: Any) -> None:
+            self.local.setdefault(str((headers or {}).get("id")), {})["enqueue"] = \
+                time.time_ns()
+
+        def after(sender: Any = None, headers: Any = None, **kwargs: Any) -> None:
+            self.local.setdefault(str((headers or {}).get("id")), {})["published"] = \
+                time.time_ns()
+
+        before_task_publish.connect(before, weak=False)
+        after_task_publish.connect(after, weak=False)
+
+    def job_start(self, **kwargs: Any) -> Any:
+        """``job_start`` in a transaction whose first commit callback notes the commit."""
+        from django.db import transaction
+
+        from taskstream.jobs import job_start
+
+        def committed() -> None:
+            self.committed = time.time_ns()
+
+        with transaction.atomic():
+            transaction.on_commit(committed)
+            job = job_start(**kwargs)
+        self.local.setdefault(job.celery_task_id, {})["committed"] = self.committed or 0
+        return job
+
+    def note(self, task_id: str, began: int, client: int) -> None:
+        self.traces.append({"task_id": task_id, "job_start": began, "client": client,  # type: ignore[dict-item]
+                            **self.local.pop(task_id, {})})
+
+    def summary(self) -> dict[str, Any]:
+        """Per step: the time since the step before (ms percentiles), and 5 raw traces."""
+        from bench.jobs_tasks import TRACE_KEY
+
+        rows = []
+        for trace in self.traces:
+            worker = self.redis.hgetall(TRACE_KEY + str(trace.pop("task_id")))
+            row = {**trace, **{k.decode(): int(v) for k, v in worker.items()}}
+            rows.append({name: row.get(name) for name, _ in TRACE_STEPS})
+        steps: dict[str, Any] = {}
+        for (prev, _), (name, _) in itertools.pairwise(TRACE_STEPS):
+            gaps = [(r[name] - r[prev]) / 1e6 for r in rows if r[name] and r[prev]]
+            steps[f"{prev} → {name}"] = percentiles(gaps)
+        total = [(r["client"] - r["job_start"]) / 1e6 for r in rows]
+        return {"steps_ms": steps, "total_ms": percentiles(total),
+                "where": dict(TRACE_STEPS), "samples": len(rows),
+                "raw_ns": [{k: (v - r["job_start"]) if v else None for k, v in r.items()}
+                           for r in rows[:5]]}
+
+
 class Bench:
-    def __init__(self, env: Env, server_cpu: int, *, naive: bool = True) -> None:
+    def __init__(self, env: Env, server_cpu: int, *, naive: bool = True,
+                 trace: bool = False) -> None:
         self.env = env
         self.naive = naive  # False: the naive pattern's runs are left out (--no-naive)
+        self.trace = trace  # True: one trace per enqueue → client job (--trace)
         self.server_cpu = server_cpu
         self.user = env.users[0]
         self.cookie = env.cookies[self.user]
@@ -138,9 +223,10 @@ class Bench:
                           "NAIVE_REDIS_URL": env.redis.url, "NAIVE_QUEUE": "benchnaive"}
 
     def hub_worker(self, name: str, queue: str = "benchjobs", concurrency: int = 2,
-                   beat: bool = False, **settings: Any) -> Worker:
+                   beat: bool = False, environ: dict[str, str] | None = None,
+                   **settings: Any) -> Worker:
         env = {**self.hub_env, "TASKSTREAM_JSON": json.dumps(settings),
-               "CELERY_TASK_DEFAULT_QUEUE": queue}
+               "CELERY_TASK_DEFAULT_QUEUE": queue, **(environ or {})}
         return Worker("bench.jobs_tasks", env, queue, concurrency=concurrency, beat=beat,
                       name=name)
 
@@ -161,22 +247,28 @@ class Bench:
         owner = await asyncio.to_thread(self.user_obj)
         server = Server("hub", self.env, self.server_cpu, LOG_DIR).start()
         # Every call flushes (a 1 ms floor instead of 100 ms): each call is one sample.
+        tracer = Tracer(self.env.redis.url) if self.trace else None
         worker = await asyncio.to_thread(
-            self.hub_worker("lat", JOB_PROGRESS_INTERVAL=0.001).start)
+            self.hub_worker("lat", JOB_PROGRESS_INTERVAL=0.001,
+                            environ={"TASKSTREAM_BENCH_TRACE": "1"} if tracer else None).start)
         try:
             client = await HubClient.connect(server.url(self.user), cookie=self.cookie)
             await client.subscribe(f"user:{self.user}")
             # enqueue → the first event the task publishes (job.started) at the client, one
             # job at a time: the baseline's "e2e" (enqueue → the task's group_send arrives).
             e2e_ms: list[float] = []
-            for _ in range(e2e + 10):
+            start = tracer.job_start if tracer else job_start
+            for i in range(e2e + 10):
                 began = time.time_ns()
-                job = await asyncio.to_thread(job_start, kind="bench.probe", owner=owner,
+                job = await asyncio.to_thread(start, kind="bench.probe", owner=owner,
                                               params={"updates": 1})
                 while True:
                     frame = await client.expect("event", 10)
                     if frame["event"] == "job.started" and frame["data"]["id"] == str(job.pk):
-                        e2e_ms.append((time.time_ns() - began) / 1e6)
+                        now = time.time_ns()
+                        e2e_ms.append((now - began) / 1e6)
+                        if tracer and i >= 10:
+                            tracer.note(job.celery_task_id, began, now)
                     if frame["event"] == "job.succeeded" and frame["data"]["id"] == str(job.pk):
                         break
             # task's progress() → client, many updates of one job
@@ -194,6 +286,8 @@ class Bench:
             out["taskstream"] = {"task_to_client_ms": percentiles(hop_ms[10:]),
                                  "enqueue_to_client_ms": percentiles(e2e_ms[10:]),
                                  "samples": [len(hop_ms) - 10, len(e2e_ms) - 10]}
+            if tracer:
+                out["taskstream"]["trace"] = await asyncio.to_thread(tracer.summary)
         finally:
             await asyncio.to_thread(worker.stop)
             server.stop()
@@ -322,6 +416,70 @@ class Bench:
             / out["plain_celery_noop"]["cpu_ms_per_task"]["total"], 3)
         return out
 
+    # Job starts over HTTP ------------------------------------------------------------------
+
+    async def http_starts(self, starts: int) -> dict[str, Any]:
+        """``POST /api/jobs/`` ``starts`` times in a row, one user, one keep-alive connection
+        (issue 16: ≥ 300/s, p50 ≤ 20 ms, no 5xx); the server's CPU per start and, on
+        PostgreSQL, the database connections the server holds afterwards."""
+        import dataclasses
+        import http.client
+        import secrets
+
+        # The per-user cap on unfinished jobs would refuse most of them (no worker runs).
+        settings = {**json.loads(self.env.hub_env.get("TASKSTREAM_JSON") or "{}"),
+                    "JOB_MAX_ACTIVE_PER_USER": starts + 100}
+        env = dataclasses.replace(self.env, hub_env={**self.env.hub_env,
+                                                     "TASKSTREAM_JSON": json.dumps(settings)})
+        server = Server("hub", env, self.server_cpu, LOG_DIR).start()
+        assert server.ps is not None
+        csrf = secrets.token_hex(16)  # any secret: the cookie and the header must match
+        headers = {"Cookie": f"{self.cookie}; csrftoken={csrf}", "X-CSRFToken": csrf,
+                   "Content-Type": "application/json", "Host": "localhost"}
+        body = json.dumps({"kind": "demo.noop", "params": {"updates": 1}})
+
+        def run() -> tuple[list[float], dict[int, int], float]:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            took: list[float] = []
+            codes: dict[int, int] = {}
+            began = time.monotonic()
+            for _ in range(starts):
+                t = time.perf_counter()
+                conn.request("POST", "/api/jobs/", body=body, headers=headers)
+                answer = conn.getresponse()
+                answer.read()
+                took.append((time.perf_counter() - t) * 1000)
+                codes[answer.status] = codes.get(answer.status, 0) + 1
+            conn.close()
+            return took, codes, time.monotonic() - began
+
+        try:
+            cpu_before = cpu_seconds(server.ps)
+            took, codes, wall = await asyncio.to_thread(run)
+            cpu_ms = (cpu_seconds(server.ps) - cpu_before) / starts * 1000
+            connections = await asyncio.to_thread(self._server_db_connections, server.ps.pid)
+        finally:
+            server.stop()
+        return {"starts": starts, "per_s": round(starts / wall, 1),
+                "request_ms": percentiles(took), "status": codes,
+                "server_cpu_ms_per_start": round(cpu_ms, 3),
+                "server_db_connections_after": connections,
+                "database": self.env.hub_env.get("DATABASE_URL", "").split(":", 1)[0]}
+
+    @staticmethod
+    def _server_db_connections(pid: int) -> int | None:
+        """Connections the server process holds to PostgreSQL (None on SQLite)."""
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE client_port IN "
+                           "(SELECT unnest(%s::int[]))",
+                           [[c.laddr.port for c in psutil.Process(pid).net_connections("tcp")
+                             if c.raddr and c.raddr.port == 5432]])
+            return int(cursor.fetchone()[0])
+
     # Progress cost -------------------------------------------------------------------------
 
     async def progress_cost(self, repeat: int) -> dict[str, Any]:
@@ -410,6 +568,12 @@ def print_table(result: dict[str, Any]) -> None:
                          f"{lat['task_to_client_ms']['50']}/{lat['task_to_client_ms']['99']} ms"
                          f"  enqueue→client p50/p99 {lat['enqueue_to_client_ms']['50']}/"
                          f"{lat['enqueue_to_client_ms']['99']} ms")
+        trace = sc["latency"]["taskstream"].get("trace")
+        if trace:
+            lines.append(f"trace of enqueue → client ({trace['samples']} jobs), p50 / p99 ms per "
+                         f"step; total {trace['total_ms']['50']} / {trace['total_ms']['99']}")
+            for step, p in trace["steps_ms"].items():
+                lines.append(f"  {step:<48} {p['50']} / {p['99']}")
     if "throughput" in sc:
         t = sc["throughput"]
         naive = (f", naive process_report {t['naive_process_report']['tasks_per_s']}/s"
@@ -421,6 +585,13 @@ def print_table(result: dict[str, Any]) -> None:
                      f"{t['livetask']['cpu_ms_per_job']}, plain Celery "
                      f"{t['plain_celery_noop']['cpu_ms_per_task']}; LiveTask / plain "
                      f"{t['cpu_ratio_livetask_vs_plain']}")
+    if "http_starts" in sc:
+        h = sc["http_starts"]
+        lines.append(f"job starts over HTTP ({h['starts']} in a row, {h['database']}): "
+                     f"{h['per_s']}/s, request p50/p99 {h['request_ms']['50']}/"
+                     f"{h['request_ms']['99']} ms, status {h['status']}, server CPU "
+                     f"{h['server_cpu_ms_per_start']} ms per start, database connections "
+                     f"held after: {h['server_db_connections_after']}")
     if "progress_cost" in sc:
         p = sc["progress_cost"]
         lines.append(f"progress() {p['call_us']} µs/call; flushes every "
@@ -447,7 +618,7 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
     django.setup()
     import bench.jobs_tasks  # registers the bench LiveTasks here too
 
-    bench = Bench(env, args.server_cpu, naive=not args.no_naive)
+    bench = Bench(env, args.server_cpu, naive=not args.no_naive, trace=args.trace)
     out: dict[str, Any] = {}
     try:
         for name in sizes:
@@ -471,6 +642,9 @@ def main(argv: list[str] | None = None) -> None:
                              "embedded Redis)")
     parser.add_argument("--no-naive", action="store_true",
                         help="leave out the naive pattern's runs (latency, process_report)")
+    parser.add_argument("--trace", action="store_true",
+                        help="latency: one trace per job of enqueue → client (job_start, "
+                             "commit, enqueue, broker, worker, claim, first event, client)")
     parser.add_argument("--label", default="",
                         help="added to the results file's name (jobs-<ts>-<label>.json), e.g. "
                              "the tree a before/after comparison ran")
