@@ -117,6 +117,9 @@ async def test_room_keeps_every_message_through_a_network_drop(make_user, login,
         await expect(bodies(b)).to_have_text(["before", "while away 0", "while away 1",
                                               "while away 2"], timeout=RECONNECT_TIMEOUT)
         await expect(b.locator("#room-state")).to_have_attribute("data-state", "open")
+        # Alice's page comes back on its own jittered schedule: her message goes out once it is.
+        await expect(a.locator("#room-state")).to_have_attribute("data-state", "open",
+                                                                 timeout=RECONNECT_TIMEOUT)
         await a.locator("#body").fill("after")
         await a.locator("#body").press("Enter")
         await expect(bodies(b)).to_have_text(["before", "while away 0", "while away 1",
