@@ -20,6 +20,7 @@ from django.db import connections
 from playwright.async_api import BrowserContext, Page, expect
 
 from taskstream.testing import ServerProcess
+from tests.e2e.test_csp import RECORD_VIOLATIONS
 from tests.e2e.test_site import PHONE, audit
 
 pytestmark = [
@@ -32,15 +33,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 # Generous: a loaded machine, and a reconnect after the network comes back.
 CONVERGE = 30_000
 NO_DOCS = "No documents yet: start one."
-
-RECORD_VIOLATIONS = """
-window.__csp = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__csp.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} `
-                    + `at ${e.sourceFile}:${e.lineNumber}`);
-});
-"""
-
 
 @pytest_asyncio.fixture(autouse=True, loop_scope="session")
 async def _close_thread_connections() -> AsyncIterator[None]:
